@@ -1,0 +1,180 @@
+"""Django settings, read from the environment.
+
+Everything a deployment changes comes from an environment variable; the defaults give the embedded
+mode (one SQLite file and a SQLite task queue under `var/`).
+
+- `VAFA_HOME`: folder for the database, the queue, the secret key and uploads (default `./var`).
+- `DATABASE_URL`: e.g. `postgres://user:pass@host/db` (default SQLite file `var/vafa.sqlite3`).
+- `VAFA_QUEUE_URL`: `sqlite:///path` (default `var/queue.sqlite3`), `redis://host:6379/0`, or
+  `immediate` (run tasks inline, for tests).
+- `SECRET_KEY`: generated once into `var/secret_key` when unset.
+- `DEBUG`: off unless `1`/`true`.
+- `ALLOWED_HOSTS`: comma separated (default localhost names).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+VAFA_HOME = Path(os.environ.get("VAFA_HOME", Path.cwd() / "var")).resolve()
+VAFA_HOME.mkdir(parents=True, exist_ok=True)
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key() -> str:
+    """Use SECRET_KEY from the environment, else a key generated once and kept in VAFA_HOME."""
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    path = VAFA_HOME / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        # O_EXCL: two processes starting at once must not each write a different key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = _env_bool("DEBUG")
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "huey.contrib.djhuey",
+    "vafa.core",
+    "vafa.customers",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "vafa.urls"
+WSGI_APPLICATION = "vafa.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+
+def _databases() -> dict[str, Any]:
+    default_url = f"sqlite:///{VAFA_HOME / 'vafa.sqlite3'}"
+    config: dict[str, Any] = dict(
+        dj_database_url.parse(
+            os.environ.get("DATABASE_URL", default_url), conn_max_age=60, conn_health_checks=True
+        )
+    )
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL lets readers work while one writer writes; IMMEDIATE takes the write lock at BEGIN
+        # so two writers queue on the busy timeout instead of failing mid-transaction.
+        config["CONN_MAX_AGE"] = 0
+        config["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+            "PRAGMA foreign_keys=ON;",
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+        }
+    return {"default": config}
+
+
+DATABASES = _databases()
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def _huey() -> dict[str, Any]:
+    url = os.environ.get("VAFA_QUEUE_URL", f"sqlite:///{VAFA_HOME / 'queue.sqlite3'}")
+    base: dict[str, Any] = {"name": "vafa", "utc": True, "immediate": False}
+    if url == "immediate":
+        return {**base, "immediate": True, "immediate_use_memory": True}
+    if url.startswith("redis"):
+        return {**base, "huey_class": "huey.RedisHuey", "url": url}
+    if url.startswith("sqlite:///"):
+        return {**base, "huey_class": "huey.SqliteHuey", "filename": url.removeprefix("sqlite:///")}
+    raise ValueError(f"VAFA_QUEUE_URL: unsupported scheme in {url!r} (use sqlite:/// or redis://)")
+
+
+HUEY = _huey()
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = os.environ.get("VAFA_LANGUAGE", "fa")
+LANGUAGES = [("fa", _("Persian")), ("ar", _("Arabic")), ("en", _("English"))]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+TIME_ZONE = os.environ.get("VAFA_TIME_ZONE", "Asia/Tehran")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAFA_HOME / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+MEDIA_ROOT = VAFA_HOME / "media"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+}
+
+# Shop-wide defaults that importers and pages fall back to.
+VAFA_DEFAULT_CURRENCY = os.environ.get("VAFA_DEFAULT_CURRENCY", "IRT")
+VAFA_DEFAULT_COUNTRY = os.environ.get("VAFA_DEFAULT_COUNTRY", "IR")
+VAFA_WOOCOMMERCE_SECRET = os.environ.get("VAFA_WOOCOMMERCE_SECRET", "")
+VAFA_SHOPIFY_SECRET = os.environ.get("VAFA_SHOPIFY_SECRET", "")
