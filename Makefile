@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck lock clean serve
+.PHONY: demo test install lint typecheck lock clean serve messages
 
 demo: $(STAMP)
 	$(BIN)/vafa demo
@@ -36,6 +36,11 @@ typecheck: $(STAMP)
 # Re-resolve pinned dependencies (needs `uv`; newcomers never run this).
 lock:
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+
+# Refresh the translation catalogues from the source, then compile them (needs gettext).
+messages: $(STAMP)
+	cd src/vafa && ../../$(BIN)/django-admin makemessages -l fa -l ar -l en --no-location --ignore "analytics/*" --settings vafa.settings
+	cd src/vafa && ../../$(BIN)/django-admin compilemessages --settings vafa.settings
 
 serve: $(STAMP)
 	$(BIN)/vafa serve

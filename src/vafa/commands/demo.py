@@ -1,15 +1,99 @@
-"""`vafa demo`: migrate, generate and import a synthetic shop, create an admin, serve."""
+"""`vafa demo`: migrate, generate and import a synthetic shop, create an admin, serve.
+
+Running it again reuses what exists: the generated files, the imported data (imports are upserts,
+so a second import finds every row unchanged) and the admin account.
+"""
 
 from __future__ import annotations
 
+import secrets
+import time
+from pathlib import Path
+
 import typer
+from rich.console import Console
+
+from vafa.commands.django_setup import setup
+
+# Import order matters: orders need their customers, lines need orders and products.
+DEMO_FILES = [
+    ("customers", "customers.csv"),
+    ("products", "products.csv"),
+    ("orders", "orders.csv"),
+    ("order-lines", "order_lines.csv"),
+    ("events", "events.csv"),
+    ("tickets", "tickets.csv"),
+]
+ADMIN_USERNAME = "admin"
 
 
 def demo(
     customers: int = typer.Option(5000, "--customers", min=10, help="Customers in the demo shop."),
     seed: int = typer.Option(1, "--seed", help="Random seed of the synthetic shop."),
     serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the server after set-up."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to serve on."),
+    port: int = typer.Option(8000, "--port", help="Port to serve on."),
 ) -> None:
-    """Set up a demo shop and serve it on http://127.0.0.1:8000/."""
-    typer.echo("not implemented yet", err=True)
-    raise typer.Exit(1)
+    """Set up a demo shop (5,000 customers by default) and serve it on http://127.0.0.1:8000/."""
+    console = Console()
+    setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    started = time.monotonic()
+    console.print("[bold]1/4[/bold] database: applying migrations")
+    call_command("migrate", interactive=False, verbosity=0)
+
+    shop_dir = Path(settings.VAFA_HOME) / f"demo-shop-{customers}-{seed}"
+    console.print(f"[bold]2/4[/bold] synthetic shop: {shop_dir}")
+    _generate(shop_dir, customers=customers, seed=seed, console=console)
+
+    console.print("[bold]3/4[/bold] importing the shop")
+    _import(shop_dir, console=console)
+
+    console.print("[bold]4/4[/bold] admin account")
+    password = _ensure_admin()
+    if password:
+        console.print(f"  user [bold]{ADMIN_USERNAME}[/bold], password [bold]{password}[/bold] "
+                      "(shown once: write it down)")
+    else:
+        console.print(f"  user [bold]{ADMIN_USERNAME}[/bold] exists; its password was printed on "
+                      "the first run (reset: vafa manage changepassword admin)")
+    console.print(f"ready in {time.monotonic() - started:.1f}s")
+    if serve:
+        from vafa.commands.server import serve as serve_command
+
+        console.print(f"open [bold]http://{host}:{port}/admin/[/bold]")
+        serve_command(host=host, port=port, workers=2, migrate=False)
+
+
+def _generate(shop_dir: Path, *, customers: int, seed: int, console: Console) -> None:
+    done = shop_dir / ".complete"
+    if done.exists():
+        console.print("  reusing the files generated earlier")
+        return
+    from vafa.customers.synthetic import generate_shop
+
+    summary = generate_shop(shop_dir, customers=customers, seed=seed)
+    done.write_text(repr(summary))
+
+
+def _import(shop_dir: Path, *, console: Console) -> None:
+    from vafa.customers.importers import import_file
+
+    # Imports are upserts: a second run finds every row unchanged and writes nothing.
+    for kind, name in DEMO_FILES:
+        result = import_file(kind=kind, path=shop_dir / name)
+        console.print(f"  {kind}: {result}")
+
+
+def _ensure_admin() -> str | None:
+    """Create the demo superuser if missing; return its new password (None if it existed)."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    if user_model.objects.filter(username=ADMIN_USERNAME).exists():
+        return None
+    password = secrets.token_urlsafe(12)
+    user_model.objects.create_superuser(ADMIN_USERNAME, "admin@example.com", password)
+    return password
