@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "huey.contrib.djhuey",
     "vafa.core",
     "vafa.customers",
+    "vafa.loyalty",
 ]
 
 MIDDLEWARE = [
