@@ -33,3 +33,19 @@ class IdentificationError(AnalyticsError, ValueError):
 
 class StatisticalWarning(UserWarning):
     """A fit or metric succeeded but its result deserves caution."""
+
+
+class InputFieldError(InputError):
+    """One value of the input cannot be used; says where it is and which field holds it.
+
+    The message reads like a compiler's, e.g. ``orders.csv:7: placed_at: cannot parse '2024-13-01'``,
+    and the parts are kept as attributes so an API or CLI can render them separately.
+    """
+
+    def __init__(self, source: str, location: str, field: str, reason: str) -> None:
+        self.source = source
+        self.location = location
+        self.field = field
+        self.reason = reason
+        where = f"{source}:{location}" if source else location
+        super().__init__(f"{where}: {field}: {reason}")
