@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from vafa.commands import analyze, apikey, demo, generate_shop, importing, server
+from vafa.commands import analyze, apikey, demo, generate_shop, importing, loyalty, server
 
 app = typer.Typer(
     name="vafa",
@@ -30,6 +30,7 @@ app.command(
 )(server.manage)
 app.add_typer(importing.app, name="import")
 app.add_typer(apikey.app, name="apikey")
+app.add_typer(loyalty.app, name="loyalty")
 
 
 def main() -> None:

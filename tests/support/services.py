@@ -90,7 +90,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         )
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={workdir} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=120"
         )
         subprocess.run(
             [*run_prefix, str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options,

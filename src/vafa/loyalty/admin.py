@@ -1,0 +1,217 @@
+"""Admin for the loyalty club: the merchant edits settings, earning rules and tiers here; members
+and their ledger are read-only (points move only through `vafa.loyalty.services`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from vafa.loyalty.models import (
+    EarningRule,
+    LedgerEntry,
+    Lot,
+    Member,
+    ProgramSettings,
+    Redemption,
+    Reward,
+    Tier,
+    TierChange,
+)
+
+
+class ReadOnlyMixin:
+    """Show rows, never add, change or delete them (the ledger is append-only)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ProgramSettings)
+class ProgramSettingsAdmin(admin.ModelAdmin):
+    fieldsets = (
+        (_("Points"), {"fields": ("currency", "point_value", "return_window_days")}),
+        (
+            _("Expiry"),
+            {"fields": ("expiry_policy", "expiry_months", "expiry_calendar", "expiry_years_after")},
+        ),
+        (
+            _("Caps"),
+            {"fields": ("max_points_per_order", "max_points_per_period", "cap_period_days")},
+        ),
+        (_("Tiers"), {"fields": ("tier_metric", "tier_window_days", "tier_grace_days")}),
+        (_("First reward"), {"fields": ("first_reward_points", "endowed_points")}),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not ProgramSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: ProgramSettings, form: Any, change: bool
+    ) -> None:
+        obj.pk = 1  # the single row
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(EarningRule)
+class EarningRuleAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "kind",
+        "active",
+        "points",
+        "per_amount",
+        "currency",
+        "multiplier",
+        "starts_at",
+        "ends_at",
+    )
+    list_filter = ("kind", "active")
+    search_fields = ("name",)
+    autocomplete_fields = ("category", "product")
+    fieldsets = (
+        (None, {"fields": ("name", "kind", "active", "starts_at", "ends_at")}),
+        (
+            _("Amounts"),
+            {"fields": ("points", "per_amount", "currency", "multiplier", "category", "product")},
+        ),
+        (_("Caps"), {"fields": ("cap_per_order", "cap_per_period", "cap_period_days")}),
+    )
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    list_display = (
+        "rank",
+        "name",
+        "min_points",
+        "min_spend",
+        "earn_multiplier",
+        "free_shipping",
+        "early_access",
+        "exclusive_rewards",
+    )
+    list_display_links = ("name",)
+    ordering = ("rank",)
+
+
+class LedgerEntryInline(ReadOnlyMixin, admin.TabularInline):
+    model = LedgerEntry
+    fields = ("created_at", "kind", "points", "balance_after", "order", "reason", "actor")
+    readonly_fields = fields
+    ordering = ("-id",)
+    extra = 0
+    show_change_link = False
+
+
+class LotInline(ReadOnlyMixin, admin.TabularInline):
+    model = Lot
+    fields = ("points", "remaining", "available_at", "expires_at", "order")
+    readonly_fields = fields
+    extra = 0
+
+
+class TierChangeInline(ReadOnlyMixin, admin.TabularInline):
+    model = TierChange
+    fields = ("changed_at", "from_tier", "to_tier", "metric_value")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Member)
+class MemberAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("customer", "balance", "debt", "tier", "tier_since", "joined_at")
+    list_filter = ("tier",)
+    search_fields = ("customer__external_id", "customer__email", "customer__phone")
+    list_select_related = ("customer", "tier")
+    readonly_fields = (
+        "customer",
+        "balance",
+        "debt",
+        "tier",
+        "tier_since",
+        "tier_below_since",
+        "joined_at",
+    )
+    inlines = [LedgerEntryInline, LotInline, TierChangeInline]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "member",
+        "kind",
+        "points",
+        "balance_after",
+        "order",
+        "actor",
+        "reason",
+    )
+    list_filter = ("kind",)
+    search_fields = (
+        "member__customer__external_id",
+        "order__external_id",
+        "idempotency_key",
+        "reason",
+    )
+    list_select_related = ("member__customer", "order")
+    date_hierarchy = "created_at"
+
+
+@admin.register(Reward)
+class RewardAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "kind",
+        "points_cost",
+        "active",
+        "stock",
+        "per_member_limit",
+        "min_tier",
+        "exclusive",
+    )
+    list_filter = ("kind", "active", "exclusive", "min_tier")
+    search_fields = ("name",)
+    autocomplete_fields = ("product",)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "description",
+                    "kind",
+                    "points_cost",
+                    "active",
+                    "starts_at",
+                    "ends_at",
+                )
+            },
+        ),
+        (
+            _("What it gives"),
+            {"fields": ("discount_amount", "discount_percent", "currency", "product")},
+        ),
+        (_("Limits"), {"fields": ("stock", "per_member_limit", "min_tier", "exclusive")}),
+        (_("Coupon"), {"fields": ("coupon_prefix", "coupon_valid_days")}),
+    )
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("code", "reward", "member", "status", "created_at", "cancelled_at")
+    list_filter = ("status", "reward")
+    search_fields = ("code", "member__customer__external_id")
+    list_select_related = ("reward", "member__customer")

@@ -1,0 +1,643 @@
+"""The loyalty club's records: program settings, earning rules, tiers, members and their ledger.
+
+The ledger follows double-entry habits (django-hordak): points live in append-only
+`LedgerEntry` rows; every credit opens a `Lot` and every debit records which lots it consumed
+(`Allocation`). From these three tables every number is derived and checkable:
+
+- balance (ledger) = Σ entry.points = Σ lot.remaining − debt
+- lot.remaining = lot.points − Σ its allocations (a lot is never spent twice)
+- debt = Σ over debits of (−points − Σ their allocations) (what a reversal could not take back)
+
+`Member.balance` and `Member.debt` are caches written in the same transaction as the entries,
+under the member's row lock; `vafa loyalty reconcile` proves them equal to the ledger. Rows are
+written only by `vafa.loyalty.services`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
+
+from vafa.customers.models import Category, Customer, Order, Product, money_field
+
+SYSTEM_ACTOR = "system"
+
+
+def default_currency() -> str:
+    """The shop's default currency (`VAFA_DEFAULT_CURRENCY`, Toman unless configured)."""
+    return str(getattr(settings, "VAFA_DEFAULT_CURRENCY", "IRT"))
+
+
+class ExpiryPolicy(models.TextChoices):
+    ROLLING = "rolling", _("Months after earning")
+    INACTIVITY = "inactivity", _("Months after last activity")
+    YEAR_END = "year_end", _("End of the calendar year")
+    NEVER = "never", _("Never")
+
+
+class Calendar(models.TextChoices):
+    JALALI = "jalali", _("Jalali (Persian)")
+    GREGORIAN = "gregorian", _("Gregorian")
+
+
+class TierMetric(models.TextChoices):
+    POINTS = "points", _("Points earned")
+    SPEND = "spend", _("Amount spent")
+
+
+class ProgramSettings(models.Model):
+    """The one row (id 1) of program-wide settings; read with `selectors.program_settings()`.
+
+    Expiry policies (each lot gets its `expires_at` when it is credited):
+    - `rolling`: `expiry_months` after the points were earned (the order's time for orders).
+    - `inactivity`: `expiry_months` after the member's last earn or redemption; every such
+      activity pushes all open lots' expiry forward, so active members never lose points.
+    - `year_end`: at the start of the year following the year of earning (+ `expiry_years_after`
+      years), in the shop's time zone and the chosen calendar: with Jalali, points earned in 1403
+      expire at Nowruz 1404 (or 1405 with one extra year).
+    - `never`.
+    """
+
+    currency = models.CharField(_("currency"), max_length=3, default=default_currency)
+    point_value = models.DecimalField(
+        _("value of one point"),
+        max_digits=20,
+        decimal_places=3,
+        default=Decimal(100),
+        help_text=_("What one point costs the shop, in the program currency."),
+    )
+    return_window_days = models.PositiveIntegerField(
+        _("return window (days)"),
+        default=14,
+        help_text=_("Points from an order stay pending this long after the order."),
+    )
+    expiry_policy = models.CharField(
+        _("expiry policy"),
+        max_length=20,
+        choices=ExpiryPolicy.choices,
+        default=ExpiryPolicy.ROLLING,
+    )
+    expiry_months = models.PositiveSmallIntegerField(_("expiry (months)"), default=12)
+    expiry_calendar = models.CharField(
+        _("expiry calendar"), max_length=10, choices=Calendar.choices, default=Calendar.JALALI
+    )
+    expiry_years_after = models.PositiveSmallIntegerField(
+        _("extra years before year-end expiry"), default=0
+    )
+    max_points_per_order = models.PositiveIntegerField(_("cap per order"), null=True, blank=True)
+    max_points_per_period = models.PositiveIntegerField(_("cap per period"), null=True, blank=True)
+    cap_period_days = models.PositiveIntegerField(_("cap period (days)"), default=30)
+    tier_metric = models.CharField(
+        _("tier qualification"),
+        max_length=10,
+        choices=TierMetric.choices,
+        default=TierMetric.POINTS,
+    )
+    tier_window_days = models.PositiveIntegerField(_("tier window (days)"), default=365)
+    tier_grace_days = models.PositiveIntegerField(_("tier grace period (days)"), default=30)
+    first_reward_points = models.PositiveIntegerField(
+        _("points for the first reward"), default=1000
+    )
+    endowed_points = models.PositiveIntegerField(
+        _("head start shown to new members"),
+        default=200,
+        help_text=_("Shown as progress only; it is not credited (endowed progress)."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("program settings")
+        verbose_name_plural = _("program settings")
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="loyalty_settings_single_row"),
+            models.CheckConstraint(
+                condition=Q(point_value__gte=0), name="loyalty_point_value_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(first_reward_points__gt=0), name="loyalty_first_reward_gt_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Program settings"))
+
+
+class RuleKind(models.TextChoices):
+    BASE_RATE = "base_rate", _("Points per amount spent")
+    CATEGORY_MULTIPLIER = "category_multiplier", _("Category multiplier")
+    PRODUCT_MULTIPLIER = "product_multiplier", _("Product multiplier")
+    FIRST_ORDER = "first_order", _("First-order bonus")
+    BIRTHDAY = "birthday", _("Birthday bonus")
+    REVIEW = "review", _("Review bonus")
+    SURVEY = "survey", _("Survey bonus")
+    REFERRAL = "referral", _("Referral bonus")
+    SIGNUP = "signup", _("Signup bonus")
+
+
+ORDER_RULE_KINDS = frozenset(
+    {
+        RuleKind.BASE_RATE,
+        RuleKind.CATEGORY_MULTIPLIER,
+        RuleKind.PRODUCT_MULTIPLIER,
+        RuleKind.FIRST_ORDER,
+    }
+)
+BONUS_RULE_KINDS = frozenset(
+    {RuleKind.BIRTHDAY, RuleKind.REVIEW, RuleKind.SURVEY, RuleKind.REFERRAL, RuleKind.SIGNUP}
+)
+
+
+class EarningRule(models.Model):
+    """One way to earn points, edited in the admin. What each kind uses:
+
+    - `base_rate`: `points` per `per_amount` of `currency` spent (e.g. 1 point per 10,000 IRT).
+    - `category_multiplier` / `product_multiplier`: lines of `category` (or its sub-categories)
+      or of `product` earn `multiplier` times the base rate; the largest matching one wins.
+    - the bonuses (`first_order`, `birthday`, `review`, `survey`, `referral`, `signup`): a fixed
+      `points`.
+    `cap_per_order` and `cap_per_period` (over `cap_period_days`) limit what this rule gives.
+    A rule counts only while `active` and inside its validity dates; a new rule starts switched
+    off so it can be simulated on past orders first.
+    """
+
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=30, choices=RuleKind.choices)
+    active = models.BooleanField(_("active"), default=False)
+    starts_at = models.DateTimeField(_("valid from"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("valid until"), null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    points = models.PositiveIntegerField(_("points"), default=0)
+    per_amount = money_field(_("per amount"), null=True, blank=True)
+    multiplier = models.DecimalField(
+        _("multiplier"), max_digits=6, decimal_places=2, null=True, blank=True
+    )
+    category = models.ForeignKey(
+        Category,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("category"),
+    )
+    product = models.ForeignKey(
+        Product,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("product"),
+    )
+    cap_per_order = models.PositiveIntegerField(_("cap per order"), null=True, blank=True)
+    cap_per_period = models.PositiveIntegerField(_("cap per period"), null=True, blank=True)
+    cap_period_days = models.PositiveIntegerField(_("cap period (days)"), default=30)
+    created_at = models.DateTimeField(_("created at"), default=now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("earning rule")
+        verbose_name_plural = _("earning rules")
+        ordering = ["kind", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind=RuleKind.BASE_RATE)
+                | (Q(per_amount__gt=0) & Q(points__gt=0) & ~Q(currency="")),
+                name="loyalty_rule_base_rate_complete",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=RuleKind.CATEGORY_MULTIPLIER)
+                | (Q(category__isnull=False) & Q(multiplier__gte=0)),
+                name="loyalty_rule_category_complete",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=RuleKind.PRODUCT_MULTIPLIER)
+                | (Q(product__isnull=False) & Q(multiplier__gte=0)),
+                name="loyalty_rule_product_complete",
+            ),
+            models.CheckConstraint(
+                condition=~Q(
+                    kind__in=sorted(k.value for k in (*BONUS_RULE_KINDS, RuleKind.FIRST_ORDER))
+                )
+                | Q(points__gt=0),
+                name="loyalty_rule_bonus_has_points",
+            ),
+            models.CheckConstraint(
+                condition=Q(starts_at__isnull=True)
+                | Q(ends_at__isnull=True)
+                | Q(ends_at__gt=F("starts_at")),
+                name="loyalty_rule_dates_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tier(models.Model):
+    """A level of the club. A member qualifies with `min_points` or `min_spend` (whichever the
+    program's tier metric says) within the rolling tier window; rank 0 is the entry tier."""
+
+    name = models.CharField(_("name"), max_length=100)
+    rank = models.PositiveSmallIntegerField(_("rank"), unique=True)
+    min_points = models.PositiveIntegerField(_("points to qualify"), default=0)
+    min_spend = money_field(_("spend to qualify"), default=0)
+    earn_multiplier = models.DecimalField(
+        _("points multiplier"), max_digits=5, decimal_places=2, default=Decimal(1)
+    )
+    free_shipping = models.BooleanField(_("free shipping"), default=False)
+    early_access = models.BooleanField(_("early access"), default=False)
+    exclusive_rewards = models.BooleanField(_("exclusive rewards"), default=False)
+
+    class Meta:
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        ordering = ["rank"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(earn_multiplier__gte=0), name="loyalty_tier_multiplier_gte_0"
+            ),
+            models.CheckConstraint(condition=Q(min_spend__gte=0), name="loyalty_tier_spend_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Member(models.Model):
+    """A customer's loyalty account, created on first need. `balance` and `debt` are caches of
+    the ledger, updated only under this row's lock in the same transaction as the entries."""
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.PROTECT, related_name="loyalty", verbose_name=_("customer")
+    )
+    balance = models.IntegerField(_("balance"), default=0)
+    debt = models.PositiveIntegerField(_("points owed"), default=0)
+    tier = models.ForeignKey(
+        Tier,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="members",
+        verbose_name=_("tier"),
+    )
+    tier_since = models.DateTimeField(_("in tier since"), null=True, blank=True)
+    tier_below_since = models.DateTimeField(
+        _("below tier since"),
+        null=True,
+        blank=True,
+        help_text=_("Start of the grace period before the member drops a tier."),
+    )
+    joined_at = models.DateTimeField(_("joined at"), default=now)
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        ordering = ["-id"]
+        constraints = [
+            # balance = Σ lot.remaining − debt, and remaining is never negative.
+            models.CheckConstraint(
+                condition=Q(balance__gte=-F("debt")), name="loyalty_member_balance_covers_debt"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.customer)
+
+
+class EntryKind(models.TextChoices):
+    EARN = "earn", _("Earned")
+    REDEEM = "redeem", _("Redeemed")
+    RESTORE = "restore", _("Returned")
+    EXPIRE = "expire", _("Expired")
+    REVERSE = "reverse", _("Reversed")
+    ADJUST = "adjust", _("Adjusted")
+
+
+CREDIT_KINDS = frozenset({EntryKind.EARN, EntryKind.RESTORE})
+DEBIT_KINDS = frozenset({EntryKind.REDEEM, EntryKind.EXPIRE, EntryKind.REVERSE})
+
+
+class AppendOnlyError(RuntimeError):
+    """Somebody tried to change or delete a ledger row; corrections are new entries."""
+
+
+class LedgerEntry(models.Model):
+    """One movement of points, never changed or deleted. Credits (`earn`, `restore`, positive
+    `adjust`) open a lot; debits (`redeem`, `expire`, `reverse`, negative `adjust`) consume lots
+    through allocations. `occurred_at` is the business time (the order's time for order entries),
+    `created_at` when it was booked. `actor` is who caused it: `system`, `user:<id>`,
+    `api_key:<prefix>`."""
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="entries", verbose_name=_("member")
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=EntryKind.choices)
+    points = models.IntegerField(_("points"))
+    balance_after = models.IntegerField(_("balance after"))
+    occurred_at = models.DateTimeField(_("occurred at"))
+    created_at = models.DateTimeField(_("booked at"))
+    order = models.ForeignKey(
+        Order,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="loyalty_entries",
+        verbose_name=_("order"),
+    )
+    related_entry = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("related entry"),
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=255)
+    actor = models.CharField(_("by"), max_length=150)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["member", "occurred_at"], name="loyalty_entry_member_time"),
+            models.Index(fields=["order", "kind"], name="loyalty_entry_order_kind"),
+            models.Index(fields=["created_at"], name="loyalty_entry_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "idempotency_key"], name="loyalty_entry_idempotency_key"
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind__in=sorted(k.value for k in CREDIT_KINDS)) & Q(points__gt=0))
+                | (Q(kind__in=sorted(k.value for k in DEBIT_KINDS)) & Q(points__lt=0))
+                | (Q(kind=EntryKind.ADJUST) & ~Q(points=0)),
+                name="loyalty_entry_sign_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=EntryKind.ADJUST) | ~Q(reason=""),
+                name="loyalty_adjustment_has_reason",
+            ),
+            models.CheckConstraint(condition=~Q(actor=""), name="loyalty_entry_has_actor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.points:+d}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("ledger entries are append-only; post a correcting entry")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError("ledger entries are append-only; post a correcting entry")
+
+
+class Lot(models.Model):
+    """Points of a credit: spendable from `available_at` (after the return window) until
+    `expires_at` (never when empty). `remaining` falls as debits allocate from it."""
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="lots", verbose_name=_("member")
+    )
+    # One lot per credit entry, except a cancelled redemption, which returns each lot it took
+    # as a new lot with that lot's dates (so returned points keep their expiry).
+    entry = models.ForeignKey(
+        LedgerEntry, on_delete=models.PROTECT, related_name="lots", verbose_name=_("entry")
+    )
+    order = models.ForeignKey(
+        Order,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("order"),
+    )
+    points = models.PositiveIntegerField(_("points"))
+    remaining = models.PositiveIntegerField(_("remaining"))
+    available_at = models.DateTimeField(_("available from"))
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("points lot")
+        verbose_name_plural = _("points lots")
+        ordering = ["expires_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["member", "expires_at"],
+                condition=Q(remaining__gt=0),
+                name="loyalty_lot_open_member",
+            ),
+            models.Index(
+                fields=["expires_at"], condition=Q(remaining__gt=0), name="loyalty_lot_open_expiry"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="loyalty_lot_points_gt_0"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0) & Q(remaining__lte=F("points")),
+                name="loyalty_lot_remaining_within_points",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.remaining}/{self.points}"
+
+
+class Allocation(models.Model):
+    """`points` of a lot consumed by a debit entry: a redemption, an expiry, a reversal, a
+    negative adjustment, or a later credit paying back what a reversal left owed."""
+
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="allocations")
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="allocations")
+    points = models.PositiveIntegerField(_("points"))
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("allocation")
+        verbose_name_plural = _("allocations")
+        constraints = [
+            models.UniqueConstraint(fields=["lot", "entry"], name="loyalty_allocation_once"),
+            models.CheckConstraint(condition=Q(points__gt=0), name="loyalty_allocation_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lot_id}→{self.entry_id}: {self.points}"
+
+
+class TierChange(models.Model):
+    """A member moving between tiers (or entering the first one), with the value that decided."""
+
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="tier_changes", verbose_name=_("member")
+    )
+    from_tier = models.ForeignKey(
+        Tier,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("from"),
+    )
+    to_tier = models.ForeignKey(
+        Tier,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("to"),
+    )
+    changed_at = models.DateTimeField(_("changed at"))
+    metric_value = models.DecimalField(_("qualifying value"), max_digits=20, decimal_places=3)
+
+    class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["member", "changed_at"], name="loyalty_tierchange_member")]
+
+    def __str__(self) -> str:
+        return f"{self.from_tier_id}→{self.to_tier_id}"
+
+
+class RewardKind(models.TextChoices):
+    FIXED_DISCOUNT = "fixed_discount", _("Fixed discount")
+    PERCENT_DISCOUNT = "percent_discount", _("Percent discount")
+    FREE_SHIPPING = "free_shipping", _("Free shipping")
+    FREE_PRODUCT = "free_product", _("Free product")
+    GIFT = "gift", _("Gift")
+    EXCLUSIVE_ACCESS = "exclusive_access", _("Exclusive access")
+    EVENT = "event", _("Event")
+
+
+class Reward(models.Model):
+    """Something a member can buy with points. `stock` (empty: unlimited) falls with each
+    redemption and rises when one is cancelled; `per_member_limit` counts a member's redemptions
+    that were not cancelled; `min_tier` restricts it to that tier and the ones above;
+    `exclusive` to tiers whose benefits include exclusive rewards."""
+
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=RewardKind.choices)
+    points_cost = models.PositiveIntegerField(_("points"))
+    active = models.BooleanField(_("active"), default=True)
+    starts_at = models.DateTimeField(_("valid from"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("valid until"), null=True, blank=True)
+    discount_amount = money_field(_("discount amount"), null=True, blank=True)
+    discount_percent = models.DecimalField(
+        _("discount percent"), max_digits=5, decimal_places=2, null=True, blank=True
+    )
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    product = models.ForeignKey(
+        Product,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("product"),
+    )
+    stock = models.PositiveIntegerField(_("stock"), null=True, blank=True)
+    per_member_limit = models.PositiveIntegerField(_("limit per member"), null=True, blank=True)
+    min_tier = models.ForeignKey(
+        Tier,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("lowest tier"),
+    )
+    exclusive = models.BooleanField(_("exclusive"), default=False)
+    coupon_prefix = models.CharField(_("code prefix"), max_length=10, blank=True)
+    coupon_valid_days = models.PositiveIntegerField(_("code valid (days)"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=now, editable=False)
+
+    class Meta:
+        verbose_name = _("reward")
+        verbose_name_plural = _("rewards")
+        ordering = ["points_cost", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points_cost__gt=0), name="loyalty_reward_cost_gt_0"),
+            models.CheckConstraint(
+                condition=~Q(kind=RewardKind.FIXED_DISCOUNT)
+                | (Q(discount_amount__gt=0) & ~Q(currency="")),
+                name="loyalty_reward_fixed_has_amount",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=RewardKind.PERCENT_DISCOUNT)
+                | (Q(discount_percent__gt=0) & Q(discount_percent__lte=100)),
+                name="loyalty_reward_percent_in_range",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=RewardKind.FREE_PRODUCT) | Q(product__isnull=False),
+                name="loyalty_reward_free_product_has_product",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RedemptionStatus(models.TextChoices):
+    ISSUED = "issued", _("Issued")
+    USED = "used", _("Used")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Redemption(models.Model):
+    """A reward bought with points: the redeem entry that paid for it, the unique coupon code
+    handed to the shop, and, if cancelled, the entry that gave the points back."""
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("member")
+    )
+    reward = models.ForeignKey(
+        Reward, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("reward")
+    )
+    entry = models.OneToOneField(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        related_name="redemption",
+        verbose_name=_("entry"),
+    )
+    code = models.CharField(_("code"), max_length=40, unique=True)
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=RedemptionStatus.choices,
+        default=RedemptionStatus.ISSUED,
+    )
+    created_at = models.DateTimeField(_("created at"))
+    expires_at = models.DateTimeField(_("code expires at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    cancel_entry = models.OneToOneField(
+        LedgerEntry,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("return entry"),
+    )
+
+    class Meta:
+        verbose_name = _("redemption")
+        verbose_name_plural = _("redemptions")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["member", "reward", "status"], name="loyalty_redemption_limit"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status=RedemptionStatus.CANCELLED) | Q(cancel_entry__isnull=False),
+                name="loyalty_cancelled_redemption_returned",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code

@@ -1,0 +1,965 @@
+"""Every write to the loyalty club: one keyword-only function per business action.
+
+Each write runs in `transaction.atomic()` and first takes the member's row lock
+(`SELECT … FOR UPDATE` on PostgreSQL; on SQLite the `IMMEDIATE` transaction mode already lets one
+writer in at a time). Under the lock it looks up the idempotency key: a replay returns the first
+entry and changes nothing, and the database's unique (member, key) constraint backs this up.
+Then it books entries, moves points between lots and updates the cached balance and debt in the
+same transaction.
+
+Rules of the ledger (see `models` for the tables):
+
+- **Earning** opens a lot. Order points are pending until `placed_at + return window`, then
+  available until `expires_at` (see `ProgramSettings` for the expiry policies).
+- **Spending** takes available lots that expire soonest first (never-expiring lots last, then
+  oldest first); expired and pending points cannot be spent.
+- **Reversals** (refund, cancellation) take back the order's own lot first, then other lots
+  soonest-expiring first (pending ones too); what is left becomes **debt**: the balance goes
+  negative and the next credits pay it back, oldest debt first, before anything else.
+  Points of the order that had already expired count as already taken back, so a member is
+  never charged twice for the same points.
+- **Partial refunds** reverse floor(earned × refunded / total) in all (see `rules`).
+- **Expiry** is booked lazily at the start of every write for that member, and by the periodic
+  `points_expire` run for everyone; one `expire` entry per lot, keyed by the lot.
+- **Cancelled redemptions** (`redemption_cancel`, `points_redeem_cancel`) book a `restore`
+  entry that returns each lot the redemption took as a new lot with that lot's dates, so the
+  points expire when they would have; returned points pay any debt first, like every credit.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum, prefetch_related_objects
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from vafa.core.errors import NotFoundError, ValidationError
+from vafa.customers.models import Customer, Order, OrderStatus
+from vafa.loyalty.errors import (
+    IdempotencyConflict,
+    InsufficientPoints,
+    InvalidPoints,
+    OutOfStock,
+    ReasonRequired,
+    RedemptionLimitReached,
+    RedemptionNotCancellable,
+    RewardUnavailable,
+    TierRequired,
+)
+from vafa.loyalty.expiry import add_months, lot_expires_at
+from vafa.loyalty.models import (
+    BONUS_RULE_KINDS,
+    SYSTEM_ACTOR,
+    Allocation,
+    EarningRule,
+    EntryKind,
+    ExpiryPolicy,
+    LedgerEntry,
+    Lot,
+    Member,
+    ProgramSettings,
+    Redemption,
+    RedemptionStatus,
+    Reward,
+    RuleKind,
+    Tier,
+    TierChange,
+)
+from vafa.loyalty.rules import (
+    Caps,
+    EarnQuote,
+    RuleSpec,
+    quote_bonus,
+    quote_order,
+    reversal_target,
+)
+from vafa.loyalty.selectors import (
+    EARNING_STATUSES,
+    category_ancestry,
+    is_first_order,
+    order_facts,
+    program_settings,
+    qualified_tier,
+    qualifying_value,
+)
+
+ORDER_ACTOR = "system:orders"
+FULL_REVERSAL_STATUSES = frozenset({OrderStatus.REFUNDED, OrderStatus.CANCELLED})
+MAX_KEY_LENGTH = 255
+
+
+def actor_user(user: Any) -> str:
+    """The `actor` string for a person signed in to the dashboard or admin."""
+    return f"user:{user.pk}"
+
+
+def actor_api_key(api_key: Any) -> str:
+    """The `actor` string for a shop system calling the API with a key."""
+    return f"api_key:{api_key.prefix}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Plumbing: the locked ledger of one member inside one transaction.
+
+
+def _aware(now: datetime | None) -> datetime:
+    if now is None:
+        return timezone.now()
+    if timezone.is_naive(now):
+        raise ValueError("now must be an aware datetime")
+    return now
+
+
+def _require_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ValidationError(
+            f"an idempotency key of 1 to {MAX_KEY_LENGTH} characters is required",
+            field="idempotency_key",
+        )
+
+
+def _require_points(points: int, *, allow_negative: bool = False) -> None:
+    if isinstance(points, bool) or not isinstance(points, int):
+        raise InvalidPoints("points must be a whole number", field="points")
+    if points == 0 or (points < 0 and not allow_negative):
+        message = "points must not be zero" if allow_negative else "points must be positive"
+        raise InvalidPoints(message, field="points")
+
+
+def _lock_member(customer: Customer | int, now: datetime) -> Member:
+    """The customer's member row, created on first need, locked until the transaction ends."""
+    customer_id = customer if isinstance(customer, int) else customer.pk
+    try:
+        return Member.objects.select_for_update().get(customer_id=customer_id)
+    except Member.DoesNotExist:
+        # get_or_create retries the read when a concurrent first write created the row.
+        member, _ = Member.objects.get_or_create(
+            customer_id=customer_id, defaults={"joined_at": now}
+        )
+        return Member.objects.select_for_update().get(pk=member.pk)
+
+
+def _spending_order(lot: Lot) -> tuple[bool, datetime, int]:
+    """Soonest expiry first, never-expiring last, then the oldest lot."""
+    return (lot.expires_at is None, lot.expires_at or lot.available_at, lot.pk)
+
+
+def _is_open(lot: Lot, now: datetime) -> bool:
+    return lot.remaining > 0 and (lot.expires_at is None or lot.expires_at > now)
+
+
+class _Book:
+    """The writes on one locked member's ledger at one moment `now`."""
+
+    def __init__(self, member: Member, now: datetime, program: ProgramSettings) -> None:
+        self.member = member
+        self.now = now
+        self.program = program
+        # The member's lots with points left, read once under the lock and kept current by
+        # the book's own writes (nobody else can write them while the lock is held).
+        self._lots: list[Lot] | None = None
+
+    @classmethod
+    def open(
+        cls, customer: Customer | int, now: datetime, program: ProgramSettings | None = None
+    ) -> _Book:
+        return cls(_lock_member(customer, now), now, program or program_settings())
+
+    # -- idempotency -----------------------------------------------------------------------
+
+    def replay(
+        self, key: str, *, kind: str | None = None, points: int | None = None
+    ) -> LedgerEntry | None:
+        """The entry first booked under `key`, or None. A key reused for another request fails."""
+        first = LedgerEntry.objects.filter(member=self.member, idempotency_key=key).first()
+        if first is not None and (
+            (kind is not None and first.kind != kind)
+            or (points is not None and first.points != points)
+        ):
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was already used for another request",
+                field="idempotency_key",
+            )
+        return first
+
+    # -- entries and lots ------------------------------------------------------------------
+
+    def post(
+        self,
+        *,
+        kind: str,
+        points: int,
+        key: str,
+        actor: str,
+        reason: str = "",
+        order: Order | None = None,
+        related_id: int | None = None,
+        occurred_at: datetime | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> LedgerEntry:
+        self.member.balance += points
+        return LedgerEntry.objects.create(
+            member=self.member,
+            kind=kind,
+            points=points,
+            balance_after=self.member.balance,
+            occurred_at=occurred_at or self.now,
+            created_at=self.now,
+            order=order,
+            related_entry_id=related_id,
+            idempotency_key=key,
+            actor=actor,
+            reason=reason,
+            details=details or {},
+        )
+
+    def expiry_for(self, earned_at: datetime) -> datetime | None:
+        """When points earned at `earned_at` expire under the program's policy (under
+        `inactivity`, counted from now: crediting is activity)."""
+        program = self.program
+        return lot_expires_at(
+            policy=program.expiry_policy,
+            earned_at=self.now if program.expiry_policy == ExpiryPolicy.INACTIVITY else earned_at,
+            months=program.expiry_months,
+            cal=program.expiry_calendar,
+            zone=ZoneInfo(settings.TIME_ZONE),
+            years_after=program.expiry_years_after,
+        )
+
+    def credit(
+        self,
+        entry: LedgerEntry,
+        *,
+        available_at: datetime,
+        expires_at: datetime | None,
+        points: int | None = None,
+    ) -> Lot:
+        """Open a lot of a credit entry (all its points unless `points`), pay debt from it
+        first, and expire it at once if its time has already come."""
+        live = self._live_lots()  # read before the new lot exists, then kept current
+        amount = entry.points if points is None else points
+        lot = Lot.objects.create(
+            member=self.member,
+            entry=entry,
+            order=entry.order,
+            points=amount,
+            remaining=amount,
+            available_at=available_at,
+            expires_at=expires_at,
+        )
+        live.append(lot)
+        if expires_at is not None and expires_at <= self.now:
+            self._expire_lot(lot)  # e.g. an order imported long after its points would expire
+        else:
+            self._pay_debt(lot)
+        return lot
+
+    def _live_lots(self) -> list[Lot]:
+        if self._lots is None:
+            self._lots = list(Lot.objects.filter(member=self.member, remaining__gt=0))
+        self._lots.sort(key=_spending_order)
+        return self._lots
+
+    def open_lots(self, *, available_only: bool, exclude: set[int] | None = None) -> list[Lot]:
+        """Unexpired lots with points left, soonest-expiring first (never-expiring last, then
+        oldest first); only those already available when `available_only`."""
+        return [
+            lot
+            for lot in self._live_lots()
+            if _is_open(lot, self.now)
+            and (not available_only or lot.available_at <= self.now)
+            and (not exclude or lot.pk not in exclude)
+        ]
+
+    def own_lot(self, entry: LedgerEntry) -> Lot | None:
+        """The open lot a credit entry opened, if it still has points."""
+        return next(
+            (lot for lot in self.open_lots(available_only=False) if lot.entry_id == entry.pk), None
+        )
+
+    def _allocate(self, lot: Lot, entry: LedgerEntry, points: int) -> None:
+        Allocation.objects.create(lot=lot, entry=entry, points=points, created_at=self.now)
+        lot.remaining -= points
+        lot.save(update_fields=["remaining"])
+
+    def consume(self, entry: LedgerEntry, points: int, lots: list[Lot]) -> int:
+        """Allocate up to `points` from `lots` in order to the debit `entry`; return the taken."""
+        taken = 0
+        for lot in lots:
+            if taken == points:
+                break
+            take = min(lot.remaining, points - taken)
+            if take > 0:
+                self._allocate(lot, entry, take)
+                taken += take
+        return taken
+
+    def take_back(self, entry: LedgerEntry, points: int, *, first: list[Lot]) -> None:
+        """Debit `points` from `first`, then any open lot; what is missing becomes debt."""
+        taken = self.consume(entry, points, [lot for lot in first if _is_open(lot, self.now)])
+        if taken < points:
+            others = self.open_lots(available_only=False, exclude={lot.pk for lot in first})
+            taken += self.consume(entry, points - taken, others)
+        self.member.debt += points - taken
+
+    def _pay_debt(self, lot: Lot) -> None:
+        """Pay what earlier debits could not take, oldest first, from a fresh lot."""
+        if self.member.debt <= 0 or not _is_open(lot, self.now):
+            return
+        owing = (
+            LedgerEntry.objects.filter(member=self.member, points__lt=0)
+            .annotate(covered=Coalesce(Sum("allocations__points"), 0))
+            .filter(covered__lt=-F("points"))
+            .order_by("id")
+        )
+        for debit in owing:
+            take = min(-debit.points - debit.covered, lot.remaining, self.member.debt)
+            if take > 0:
+                self._allocate(lot, debit, take)
+                self.member.debt -= take
+            if lot.remaining == 0 or self.member.debt == 0:
+                break
+
+    def _expire_lot(self, lot: Lot) -> LedgerEntry:
+        entry = self.post(
+            kind=EntryKind.EXPIRE,
+            points=-lot.remaining,
+            key=f"lot:{lot.pk}:expire",
+            actor=SYSTEM_ACTOR,
+            reason="expired",
+            occurred_at=lot.expires_at,
+            related_id=lot.entry_id,
+        )
+        self._allocate(lot, entry, lot.remaining)
+        return entry
+
+    def expire_due(self) -> list[LedgerEntry]:
+        """Book the expiry of every lot of this member whose time has come."""
+        due = [
+            lot
+            for lot in self._live_lots()
+            if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= self.now
+        ]
+        return [self._expire_lot(lot) for lot in due]
+
+    def extend_for_activity(self) -> None:
+        """Under the `inactivity` policy an earn or a redemption moves every open lot's expiry
+        to `expiry_months` from now (never earlier than it was)."""
+        if self.program.expiry_policy != ExpiryPolicy.INACTIVITY:
+            return
+        until = add_months(self.now, self.program.expiry_months)
+        moved = [
+            lot
+            for lot in self.open_lots(available_only=False)
+            if lot.expires_at is not None and lot.expires_at < until
+        ]
+        for lot in moved:
+            lot.expires_at = until
+        if moved:
+            Lot.objects.filter(pk__in=[lot.pk for lot in moved]).update(expires_at=until)
+
+    def spend(self, points: int, *, key: str, actor: str, reason: str = "") -> LedgerEntry:
+        """Book a redemption from available lots, soonest-expiring first, or refuse it."""
+        lots = self.open_lots(available_only=True)
+        available = sum(lot.remaining for lot in lots)
+        if available < points:
+            raise InsufficientPoints(requested=points, available=available)
+        entry = self.post(
+            kind=EntryKind.REDEEM, points=-points, key=key, actor=actor, reason=reason
+        )
+        self.consume(entry, points, lots)
+        self.extend_for_activity()
+        return entry
+
+    def restore(self, redeemed: LedgerEntry, *, key: str, actor: str, reason: str) -> LedgerEntry:
+        """Give a redemption's points back: each lot it took returns as a new lot with that
+        lot's dates, so returned points expire when they would have (or at once, if past)."""
+        taken = list(Allocation.objects.filter(entry=redeemed).select_related("lot").order_by("id"))
+        entry = self.post(
+            kind=EntryKind.RESTORE,
+            points=-redeemed.points,
+            key=key,
+            actor=actor,
+            reason=reason,
+            related_id=redeemed.pk,
+        )
+        for allocation in taken:
+            self.credit(
+                entry,
+                points=allocation.points,
+                available_at=allocation.lot.available_at,
+                expires_at=allocation.lot.expires_at,
+            )
+        return entry
+
+    def finish(self) -> None:
+        self.member.save(update_fields=["balance", "debt"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Redeeming and adjusting.
+
+
+def points_redeem(
+    *,
+    customer: Customer | int,
+    points: int,
+    idempotency_key: str,
+    now: datetime | None = None,
+    actor: str = SYSTEM_ACTOR,
+    reason: str = "",
+) -> LedgerEntry:
+    """Spend `points` of the member's available points (soonest-expiring lots first).
+
+    Raises `InsufficientPoints` (409, `insufficient_points`) when fewer are available; pending,
+    expired and owed points do not count. Replaying `idempotency_key` returns the first entry.
+    """
+    now = _aware(now)
+    _require_points(points)
+    _require_key(idempotency_key)
+    with transaction.atomic():
+        book = _Book.open(customer, now)
+        first = book.replay(idempotency_key, kind=EntryKind.REDEEM, points=-points)
+        if first is not None:
+            return first
+        book.expire_due()
+        entry = book.spend(points, key=idempotency_key, actor=actor, reason=reason)
+        book.finish()
+    return entry
+
+
+def points_adjust(
+    *,
+    customer: Customer | int,
+    points: int,
+    reason: str,
+    actor: str,
+    idempotency_key: str,
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """Add (positive) or remove (negative) points by hand, with a reason and who did it.
+
+    Added points are available at once and expire under the program's policy; removed points
+    come from the soonest-expiring lots, and what the member no longer has becomes debt.
+    """
+    now = _aware(now)
+    _require_points(points, allow_negative=True)
+    _require_key(idempotency_key)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired("an adjustment needs a reason", field="reason")
+    if not (actor or "").strip():
+        raise ReasonRequired("an adjustment needs to say who made it", field="actor")
+    with transaction.atomic():
+        book = _Book.open(customer, now)
+        first = book.replay(idempotency_key, kind=EntryKind.ADJUST, points=points)
+        if first is not None:
+            return first
+        book.expire_due()
+        entry = book.post(
+            kind=EntryKind.ADJUST,
+            points=points,
+            key=idempotency_key,
+            actor=actor.strip(),
+            reason=reason[:500],
+        )
+        if points > 0:
+            book.credit(entry, available_at=now, expires_at=book.expiry_for(now))
+        else:
+            book.take_back(entry, -points, first=[])
+        book.finish()
+    return entry
+
+
+def points_award(
+    *,
+    customer: Customer | int,
+    kind: str,
+    reference: str,
+    now: datetime | None = None,
+) -> LedgerEntry | None:
+    """Credit a bonus (`signup`, `birthday`, `review`, `survey`, `referral`) under the in-force
+    rules of that kind; `reference` names the event (a review id, the birthday's year…) and makes
+    the award idempotent. Returns None when no rule gives anything."""
+    if kind not in BONUS_RULE_KINDS:
+        raise ValidationError(f"{kind!r} is not a bonus rule kind", field="kind")
+    now = _aware(now)
+    key = f"bonus:{kind}:{reference}"
+    _require_key(key)
+    with transaction.atomic():
+        book = _Book.open(customer, now)
+        first = book.replay(key)
+        if first is not None:
+            return first
+        book.expire_due()
+        rules = [RuleSpec.from_model(r) for r in EarningRule.objects.filter(active=True, kind=kind)]
+        quote = quote_bonus(
+            kind,
+            rules,
+            when=now,
+            caps=_program_caps(book, now),
+            rule_usage=_rule_usage(book, rules, now),
+        )
+        if quote.points <= 0:
+            return None
+        entry = book.post(
+            kind=EntryKind.EARN,
+            points=quote.points,
+            key=key,
+            actor=SYSTEM_ACTOR,
+            reason=kind,
+            details=quote.as_details(),
+        )
+        book.credit(entry, available_at=now, expires_at=book.expiry_for(now))
+        book.extend_for_activity()
+        book.finish()
+    return entry
+
+
+# ---------------------------------------------------------------------------------------------
+# Orders.
+
+
+def _program_caps(book: _Book, when: datetime) -> Caps:
+    program = book.program
+    if program.max_points_per_period is None:
+        return Caps(per_order=program.max_points_per_order)
+    used = LedgerEntry.objects.filter(
+        member=book.member,
+        kind=EntryKind.EARN,
+        occurred_at__gt=when - timedelta(days=program.cap_period_days),
+        occurred_at__lte=when,
+    ).aggregate(total=Coalesce(Sum("points"), 0))["total"]
+    return Caps(
+        per_order=program.max_points_per_order,
+        per_period=program.max_points_per_period,
+        used_in_period=used,
+    )
+
+
+def _rule_usage(book: _Book, rules: list[RuleSpec], when: datetime) -> dict[int, int]:
+    """Points each period-capped rule already gave the member within its own window."""
+    capped = [r for r in rules if r.cap_per_period is not None]
+    if not capped:
+        return {}
+    longest = max(r.cap_period_days for r in capped)
+    earned = LedgerEntry.objects.filter(
+        member=book.member,
+        kind=EntryKind.EARN,
+        occurred_at__gt=when - timedelta(days=longest),
+        occurred_at__lte=when,
+    ).values_list("occurred_at", "details")
+    usage: dict[int, int] = {}
+    for occurred_at, details in earned:
+        for part in (details or {}).get("components", []):
+            for rule in capped:
+                if part.get("rule") == rule.id and occurred_at > when - timedelta(
+                    days=rule.cap_period_days
+                ):
+                    usage[rule.id] = usage.get(rule.id, 0) + int(part.get("points", 0))
+    return usage
+
+
+def _quote_order(book: _Book, order: Order) -> EarnQuote:
+    rules = [RuleSpec.from_model(r) for r in EarningRule.objects.filter(active=True)]
+    if not rules:
+        return EarnQuote(points=0)
+    needs_ancestry = any(r.kind == RuleKind.CATEGORY_MULTIPLIER for r in rules)
+    prefetch_related_objects([order], "lines__product")
+    facts = order_facts(
+        order,
+        is_first_order=is_first_order(order),
+        ancestry=category_ancestry() if needs_ancestry else None,
+    )
+    tier = book.member.tier
+    return quote_order(
+        facts,
+        rules,
+        tier_multiplier=tier.earn_multiplier if tier else Decimal(1),
+        caps=_program_caps(book, order.placed_at),
+        rule_usage=_rule_usage(book, rules, order.placed_at),
+    )
+
+
+def _reverse_for_order(book: _Book, order: Order, earned: LedgerEntry) -> LedgerEntry | None:
+    """Bring the order's reversed points up to what its status and refunds require."""
+    target = reversal_target(
+        earned.points,
+        total=order.total,
+        refunded=order.refunded_amount,
+        fully=order.status in FULL_REVERSAL_STATUSES,
+    )
+    if target <= 0:
+        return None
+    previous = list(
+        LedgerEntry.objects.filter(
+            member=book.member, order=order, kind=EntryKind.REVERSE
+        ).values_list("details", flat=True)
+    )
+    done = max((int(d.get("target", 0)) for d in previous), default=0)
+    if target <= done:
+        return None  # reversals only grow: a refund undone later is a manual adjustment
+    own = book.own_lot(earned)
+    # Points of the order that expired were already lost by the member: they count as taken
+    # back (once), so a refund after expiry does not charge the member a second time.
+    expired = Allocation.objects.filter(lot__entry=earned, entry__kind=EntryKind.EXPIRE).aggregate(
+        total=Coalesce(Sum("points"), 0)
+    )["total"]
+    used_expired = sum(int(d.get("from_expired", 0)) for d in previous)
+    need = target - done
+    from_expired = min(need, max(0, expired - used_expired))
+    if need == from_expired:
+        return None  # fully covered by expired points; recomputed identically on replay
+    cancelled = order.status == OrderStatus.CANCELLED
+    entry = book.post(
+        kind=EntryKind.REVERSE,
+        points=-(need - from_expired),
+        key=f"order:{order.pk}:reverse:{target}",
+        actor=ORDER_ACTOR,
+        reason="order cancelled" if cancelled else "order refunded",
+        order=order,
+        related_id=earned.pk,
+        occurred_at=order.placed_at,
+        details={"target": target, "from_expired": from_expired},
+    )
+    book.take_back(entry, need - from_expired, first=[own] if own else [])
+    return entry
+
+
+def order_sync_points(*, order: Order, now: datetime | None = None) -> list[LedgerEntry]:
+    """Make the ledger agree with the order's current status; return the entries booked now.
+
+    - paid or partially refunded, never earned: earn (pending for the return window);
+    - refunded amount grew: reverse pro rata; refunded or cancelled: reverse everything
+      (pending points of a cancelled order are cancelled from its own lot);
+    - pending payment: nothing yet.
+    Idempotent: calling it again with nothing changed books nothing. The member's tier is
+    recalculated afterwards in the same transaction. The importer and webhooks call this.
+    """
+    now = _aware(now)
+    program = program_settings()
+    created: list[LedgerEntry] = []
+    with transaction.atomic():
+        book = _Book.open(order.customer_id, now, program)
+        order = Order.objects.get(pk=order.pk)  # the status as of the lock, not the caller's copy
+        book.expire_due()
+        earned = LedgerEntry.objects.filter(
+            member=book.member, order=order, kind=EntryKind.EARN
+        ).first()
+        if earned is None and order.status in EARNING_STATUSES:
+            quote = _quote_order(book, order)
+            if quote.points > 0:
+                earned = book.post(
+                    kind=EntryKind.EARN,
+                    points=quote.points,
+                    key=f"order:{order.pk}:earn",
+                    actor=ORDER_ACTOR,
+                    reason="order",
+                    order=order,
+                    occurred_at=order.placed_at,
+                    details=quote.as_details(),
+                )
+                book.credit(
+                    earned,
+                    expires_at=book.expiry_for(order.placed_at),
+                    available_at=order.placed_at + timedelta(days=program.return_window_days),
+                )
+                book.extend_for_activity()
+                created.append(earned)
+        if earned is not None:
+            reversal = _reverse_for_order(book, order, earned)
+            if reversal is not None:
+                created.append(reversal)
+        book.finish()
+        _tier_update(book)
+    return created
+
+
+# ---------------------------------------------------------------------------------------------
+# Rewards and cancelled redemptions.
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud
+CODE_LENGTH = 10
+
+
+def _reward_in_force(reward: Reward, now: datetime) -> bool:
+    if not reward.active:
+        return False
+    if reward.starts_at is not None and now < reward.starts_at:
+        return False
+    return reward.ends_at is None or now < reward.ends_at
+
+
+def _new_code(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def reward_redeem(
+    *,
+    customer: Customer | int,
+    reward: Reward,
+    idempotency_key: str,
+    now: datetime | None = None,
+    actor: str = SYSTEM_ACTOR,
+) -> Redemption:
+    """Buy `reward` with points and issue its unique coupon code.
+
+    Refuses with `RewardUnavailable` (off or outside its dates), `TierRequired` (below its
+    lowest tier, or not a tier with exclusive rewards), `RedemptionLimitReached`, `OutOfStock`
+    or `InsufficientPoints`. Stock is taken with a conditional update, so it never goes below
+    zero however many members redeem at once. A replayed key returns the first redemption.
+    """
+    now = _aware(now)
+    _require_key(idempotency_key)
+    with transaction.atomic():
+        book = _Book.open(customer, now)
+        reward = Reward.objects.select_related("min_tier").get(pk=reward.pk)
+        first = book.replay(idempotency_key, kind=EntryKind.REDEEM)
+        if first is not None:  # even if the reward's price changed since
+            existing = Redemption.objects.filter(entry=first).first()
+            if existing is None or existing.reward_id != reward.pk:
+                raise IdempotencyConflict(
+                    f"idempotency key {idempotency_key!r} was already used for another request",
+                    field="idempotency_key",
+                )
+            return existing
+        if not _reward_in_force(reward, now):
+            raise RewardUnavailable(f"{reward.name} cannot be redeemed now", field="reward")
+        tier = book.member.tier
+        if reward.min_tier is not None and (tier is None or tier.rank < reward.min_tier.rank):
+            raise TierRequired(
+                f"{reward.name} needs the {reward.min_tier.name} tier", field="reward"
+            )
+        if reward.exclusive and not (tier is not None and tier.exclusive_rewards):
+            raise TierRequired(f"{reward.name} is for tiers with exclusive rewards", field="reward")
+        if reward.per_member_limit is not None:
+            taken = (
+                Redemption.objects.filter(member=book.member, reward=reward)
+                .exclude(status=RedemptionStatus.CANCELLED)
+                .count()
+            )
+            if taken >= reward.per_member_limit:
+                raise RedemptionLimitReached(
+                    f"{reward.name} can be redeemed {reward.per_member_limit} time(s) per member",
+                    field="reward",
+                )
+        book.expire_due()
+        entry = book.spend(
+            reward.points_cost, key=idempotency_key, actor=actor, reason=f"reward:{reward.pk}"
+        )
+        if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(
+            stock=F("stock") - 1
+        ):
+            raise OutOfStock(f"{reward.name} is out of stock", field="reward")
+        book.finish()
+        expires_at = (
+            now + timedelta(days=reward.coupon_valid_days) if reward.coupon_valid_days else None
+        )
+        for attempt in range(5):  # a clash among 32^10 codes is a near-impossibility, but
+            try:
+                with transaction.atomic():
+                    return Redemption.objects.create(
+                        member=book.member,
+                        reward=reward,
+                        entry=entry,
+                        code=_new_code(reward.coupon_prefix),
+                        created_at=now,
+                        expires_at=expires_at,
+                    )
+            except IntegrityError:
+                if attempt == 4:
+                    raise
+    raise AssertionError("unreachable")
+
+
+def redemption_cancel(
+    *, redemption: Redemption, reason: str, actor: str, now: datetime | None = None
+) -> Redemption:
+    """Cancel an issued redemption: its points come back (with their original expiry) and its
+    stock returns. Cancelling twice returns the cancelled redemption; a used one is refused
+    (`RedemptionNotCancellable`)."""
+    now = _aware(now)
+    reason, actor = (reason or "").strip(), (actor or "").strip()
+    if not reason:
+        raise ReasonRequired("a cancellation needs a reason", field="reason")
+    if not actor:
+        raise ReasonRequired("a cancellation needs to say who made it", field="actor")
+    with transaction.atomic():
+        book = _Book.open(redemption.member.customer_id, now)
+        redemption = Redemption.objects.select_related("entry", "reward").get(pk=redemption.pk)
+        if redemption.status == RedemptionStatus.CANCELLED:
+            return redemption
+        if redemption.status == RedemptionStatus.USED:
+            raise RedemptionNotCancellable(f"{redemption.code} was already used", field="code")
+        book.expire_due()
+        returned = book.restore(
+            redemption.entry,
+            key=f"redemption:{redemption.pk}:cancel",
+            actor=actor,
+            reason=reason[:500],
+        )
+        if redemption.reward.stock is not None:
+            Reward.objects.filter(pk=redemption.reward_id).update(stock=F("stock") + 1)
+        redemption.status = RedemptionStatus.CANCELLED
+        redemption.cancelled_at = now
+        redemption.cancel_entry = returned
+        redemption.save(update_fields=["status", "cancelled_at", "cancel_entry"])
+        book.finish()
+    return redemption
+
+
+def redemption_use(*, code: str, now: datetime | None = None) -> Redemption:
+    """Record that the shop accepted a coupon code; from then on it cannot be cancelled."""
+    now = _aware(now)
+    with transaction.atomic():
+        redemption = Redemption.objects.select_related("member").get(code=code)
+        _lock_member(redemption.member.customer_id, now)
+        redemption.refresh_from_db()
+        if redemption.status == RedemptionStatus.CANCELLED:
+            raise RedemptionNotCancellable(f"{code} was cancelled", field="code")
+        if redemption.status == RedemptionStatus.ISSUED:
+            redemption.status = RedemptionStatus.USED
+            redemption.save(update_fields=["status"])
+    return redemption
+
+
+def points_redeem_cancel(
+    *,
+    customer: Customer | int,
+    idempotency_key: str,
+    reason: str,
+    actor: str,
+    now: datetime | None = None,
+) -> LedgerEntry:
+    """Give back the points of a plain points redemption (found by its idempotency key), with
+    their original expiry. Cancelling twice returns the first return entry."""
+    now = _aware(now)
+    reason, actor = (reason or "").strip(), (actor or "").strip()
+    if not reason:
+        raise ReasonRequired("a cancellation needs a reason", field="reason")
+    if not actor:
+        raise ReasonRequired("a cancellation needs to say who made it", field="actor")
+    with transaction.atomic():
+        book = _Book.open(customer, now)
+        redeemed = book.replay(idempotency_key, kind=EntryKind.REDEEM)
+        if redeemed is None:
+            raise NotFoundError(
+                f"no redemption with key {idempotency_key!r}", field="idempotency_key"
+            )
+        if Redemption.objects.filter(entry=redeemed).exists():
+            raise ValidationError(
+                "this redemption bought a reward: cancel the redemption", field="idempotency_key"
+            )
+        key = f"redeem:{redeemed.pk}:cancel"
+        first = book.replay(key)
+        if first is not None:
+            return first
+        book.expire_due()
+        returned = book.restore(redeemed, key=key, actor=actor, reason=reason[:500])
+        book.finish()
+    return returned
+
+
+# ---------------------------------------------------------------------------------------------
+# Expiry.
+
+
+@dataclass(frozen=True)
+class ExpiryRun:
+    """What one `points_expire` run booked."""
+
+    members: int
+    lots: int
+    points: int
+
+
+def points_expire(*, now: datetime | None = None) -> ExpiryRun:
+    """Expire the remaining points of every lot whose `expires_at` has passed.
+
+    One short transaction per member (so shop traffic never waits long on a lock); safe to run
+    again or concurrently with other writes: an expired lot has nothing left to expire.
+    """
+    now = _aware(now)
+    program = program_settings()
+    member_ids = list(
+        Lot.objects.filter(remaining__gt=0, expires_at__lte=now)
+        .values_list("member_id", flat=True)
+        .distinct()
+    )
+    lots = points = 0
+    for member_id in member_ids:
+        with transaction.atomic():
+            member = Member.objects.select_for_update().get(pk=member_id)
+            book = _Book(member, now, program)
+            entries = book.expire_due()
+            book.finish()
+        lots += len(entries)
+        points -= sum(e.points for e in entries)
+    return ExpiryRun(members=len(member_ids), lots=lots, points=points)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiers.
+
+
+def _tier_update(book: _Book) -> TierChange | None:
+    """Move the locked member up at once, or down after the grace period."""
+    member, now, program = book.member, book.now, book.program
+    tiers = list(Tier.objects.all())
+    if not tiers:
+        return None
+    value = qualifying_value(member, now=now, program=program)
+    qualified = qualified_tier(tiers, value, program.tier_metric)
+    current = next((t for t in tiers if t.pk == member.tier_id), None)
+    new_id = qualified.pk if qualified else None
+    if new_id == member.tier_id:
+        if member.tier_below_since is not None:
+            member.tier_below_since = None
+            member.save(update_fields=["tier_below_since"])
+        return None
+    going_up = current is None or (qualified is not None and qualified.rank > current.rank)
+    if not going_up:
+        if member.tier_below_since is None:
+            member.tier_below_since = now
+        if now < member.tier_below_since + timedelta(days=program.tier_grace_days):
+            member.save(update_fields=["tier_below_since"])
+            return None
+    change = TierChange.objects.create(
+        member=member, from_tier=current, to_tier=qualified, changed_at=now, metric_value=value
+    )
+    member.tier = qualified
+    member.tier_since = now
+    member.tier_below_since = None
+    member.save(update_fields=["tier", "tier_since", "tier_below_since"])
+    return change
+
+
+def tier_recalculate(*, customer: Customer | int, now: datetime | None = None) -> TierChange | None:
+    """Recalculate one member's tier; returns the change booked, if any."""
+    now = _aware(now)
+    with transaction.atomic():
+        return _tier_update(_Book.open(customer, now))
+
+
+def tiers_recalculate_all(*, now: datetime | None = None) -> int:
+    """Recalculate every member's tier (the periodic task); returns how many changed.
+
+    One short transaction per member, like `points_expire`.
+    """
+    now = _aware(now)
+    program = program_settings()
+    changed = 0
+    for member_id in Member.objects.order_by("pk").values_list("pk", flat=True).iterator():
+        with transaction.atomic():
+            member = Member.objects.select_for_update().get(pk=member_id)
+            if _tier_update(_Book(member, now, program)) is not None:
+                changed += 1
+    return changed
