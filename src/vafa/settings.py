@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "vafa.core",
     "vafa.customers",
     "vafa.loyalty",
+    "vafa.messaging",
 ]
 
 MIDDLEWARE = [
