@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import typer
 
-from vafa.commands import analyze, apikey, demo, generate_shop, importing, loyalty, server
+from vafa.commands import (
+    analyze,
+    apikey,
+    demo,
+    generate_shop,
+    importing,
+    insights,
+    loyalty,
+    server,
+)
 
 app = typer.Typer(
     name="vafa",
@@ -31,6 +40,7 @@ app.command(
 app.add_typer(importing.app, name="import")
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(loyalty.app, name="loyalty")
+app.add_typer(insights.app, name="insights")
 
 
 def main() -> None:

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "vafa.customers",
     "vafa.loyalty",
     "vafa.messaging",
+    "vafa.insights",
 ]
 
 MIDDLEWARE = [

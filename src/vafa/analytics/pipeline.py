@@ -88,6 +88,19 @@ class AnalysisOptions:
 Progress = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class AnalysisResult:
+    """The JSON summary and the per-customer scores behind it.
+
+    `customers` is indexed by `customer_id` with columns `rfm_segment`, `r_score`, `f_score`,
+    `m_score`, `loyalty_label`, `p_alive`, `expected_purchases` (over the CLV horizon), `clv`,
+    `vip` and `retention_spend_ceiling`; CLV columns are NaN when the models could not be fitted.
+    """
+
+    summary: dict[str, Any]
+    customers: pd.DataFrame
+
+
 def analyze(
     transactions: pd.DataFrame,
     *,
@@ -97,6 +110,19 @@ def analyze(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run every analysis on a normalised transactions table and return the JSON summary."""
+    return run_analysis(transactions, options=options, surveys=surveys, invitations=invitations,
+                        progress=progress).summary
+
+
+def run_analysis(
+    transactions: pd.DataFrame,
+    *,
+    options: AnalysisOptions | None = None,
+    surveys: pd.DataFrame | None = None,
+    invitations: pd.DataFrame | None = None,
+    progress: Progress | None = None,
+) -> AnalysisResult:
+    """Run every analysis; return the JSON summary and the per-customer scores."""
     opts = options or AnalysisOptions()
     step = progress or (lambda _name: None)
     tx = ensure_transactions(transactions)
@@ -130,7 +156,8 @@ def analyze(
 
     step("rfm")
     clv_series = clv_frame["clv"] if clv_frame is not None else None
-    result["rfm"] = _rfm(history, clv_series, money)
+    rfm_scores = rfm.rfm_table(history, as_of=as_of)
+    result["rfm"] = _rfm(rfm_scores, clv_series, money)
 
     step("cohorts")
     result["cohorts"] = _cohorts(history, money)
@@ -139,9 +166,38 @@ def analyze(
     result["vip"] = _vip(clv_series, revenue_by_customer, opts, money)
 
     step("loyalty")
-    result["loyalty"] = _loyalty(history)
+    labels = diagnosis.diagnose_loyalty(history, as_of=as_of)
+    result["loyalty"] = _loyalty(labels)
     result["warnings"] = notes
-    return _clean(result)
+    customers = _customer_scores(history.customers, rfm_scores, labels, clv_frame, opts)
+    return AnalysisResult(summary=_clean(result), customers=customers)
+
+
+def _customer_scores(
+    ids: pd.Index,
+    rfm_scores: pd.DataFrame,
+    labels: pd.DataFrame,
+    clv_frame: pd.DataFrame | None,
+    opts: AnalysisOptions,
+) -> pd.DataFrame:
+    frame = pd.DataFrame(index=ids)
+    frame.index.name = "customer_id"
+    frame["rfm_segment"] = rfm_scores["segment"].reindex(ids).astype(str)
+    for score in ("r_score", "f_score", "m_score"):
+        frame[score] = rfm_scores[score].reindex(ids)
+    frame["loyalty_label"] = labels["label"].reindex(ids).astype(str)
+    if clv_frame is None:
+        for column in ("p_alive", "expected_purchases", "clv", "retention_spend_ceiling"):
+            frame[column] = np.nan
+        frame["vip"] = False
+        return frame
+    for column in ("p_alive", "expected_purchases", "clv"):
+        frame[column] = clv_frame[column].reindex(ids)
+    frame["vip"] = frame.index.isin(value.vip_customers(clv_frame["clv"], opts.vip_share).index)
+    frame["retention_spend_ceiling"] = value.retention_spend_ceiling(
+        clv_frame["clv"], opts.retention_spend_fraction
+    ).reindex(ids)
+    return frame
 
 
 # ------------------------------------------------------------------------------------------
@@ -254,8 +310,7 @@ def _pareto_curve(revenue: pd.Series) -> list[list[float]]:
     return [[float(s), round(float(cumulative[p]), 3)] for s, p in zip(shares, positions, strict=True)]
 
 
-def _rfm(history: PurchaseHistory, clv: pd.Series | None, money: _Money) -> dict[str, Any]:
-    table = rfm.rfm_table(history, as_of=_date(history.as_of))
+def _rfm(table: pd.DataFrame, clv: pd.Series | None, money: _Money) -> dict[str, Any]:
     summary = rfm.rfm_segments_summary(table, clv=clv)
     segments = [
         {
@@ -468,8 +523,8 @@ def _vip(
     }
 
 
-def _loyalty(history: PurchaseHistory) -> dict[str, Any]:
-    table = diagnosis.loyalty_label_summary(diagnosis.diagnose_loyalty(history, as_of=_date(history.as_of)))
+def _loyalty(labels: pd.DataFrame) -> dict[str, Any]:
+    table = diagnosis.loyalty_label_summary(labels)
     return {
         "labels": [
             {"label": str(label), "count": int(row.customers),

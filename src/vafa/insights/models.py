@@ -1,0 +1,65 @@
+"""Results of the customer-base analysis, stored so pages never recompute on request."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
+
+from vafa.customers.models import Customer, money_field
+
+
+class AnalysisRun(models.Model):
+    """One run of the analytics library over the shop's orders."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    started_at = models.DateTimeField(_("started at"), default=now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    as_of = models.DateField(_("as of"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.RUNNING)
+    triggered_by = models.CharField(_("triggered by"), max_length=100, blank=True)
+    customers = models.PositiveIntegerField(_("customers"), default=0)
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("analysis run")
+        verbose_name_plural = _("analysis runs")
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["status", "-started_at"], name="run_status_time")]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class CustomerScore(models.Model):
+    """The latest scores of one customer: segment, chance of being alive, predicted value."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="score",
+                                    verbose_name=_("customer"))
+    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="scores",
+                            verbose_name=_("analysis run"))
+    rfm_segment = models.CharField(_("RFM segment"), max_length=30, db_index=True)
+    r_score = models.PositiveSmallIntegerField(_("recency score"))
+    f_score = models.PositiveSmallIntegerField(_("frequency score"))
+    m_score = models.PositiveSmallIntegerField(_("monetary score"))
+    loyalty_label = models.CharField(_("loyalty label"), max_length=30, db_index=True)
+    p_alive = models.FloatField(_("probability still active"), null=True, blank=True)
+    expected_purchases = models.FloatField(_("expected purchases"), null=True, blank=True)
+    predicted_clv = money_field(_("predicted CLV"), null=True, blank=True, db_index=True)
+    retention_spend_ceiling = money_field(_("retention spend ceiling"), null=True, blank=True)
+    vip = models.BooleanField(_("VIP"), default=False, db_index=True)
+    computed_at = models.DateTimeField(_("computed at"), default=now)
+
+    class Meta:
+        verbose_name = _("customer score")
+        verbose_name_plural = _("customer scores")
+        ordering = ["-predicted_clv"]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.rfm_segment}"
