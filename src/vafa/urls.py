@@ -1,14 +1,19 @@
 """Root URL configuration."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from vafa.api import api
+from vafa.core.api_errors import not_found_view
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
-    path("api/v1/", api.urls),
     path("insights/", include("vafa.insights.urls")),
+    path("api/v1/", api.urls),
+    path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
+    path("api/docs/", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
+    # Anything else under /api/ answers a JSON 404 in the API's error shape.
+    re_path(r"^api/", not_found_view),
 ]

@@ -61,7 +61,8 @@ def normalize_phone(text: str, *, default_region: str = "IR") -> str:
     `۰۹۱۲۳۴۵۶۷۸۹`, `09123456789`, `9123456789`, `0098 912 345 6789` and `+98 912 345 6789` all
     give `+989123456789`.
     """
-    raw = normalize_digits(text).strip()
+    # Spreadsheet exports (Shopify's among them) prefix numbers with ' to keep the leading +/0.
+    raw = normalize_digits(text).strip().lstrip("'").strip()
     if not raw:
         raise PhoneError("empty phone number")
     if raw.startswith("00"):
