@@ -49,7 +49,7 @@ def warnings_are_errors() -> Iterator[None]:
 def test_extreme_customers_get_finite_predictions(model: TransactionFitter) -> None:
     p_alive = model.conditional_probability_alive(*EXTREMES)
     assert np.all(np.isfinite(p_alive)) and np.all((p_alive >= 0) & (p_alive <= 1))
-    for horizon in (0.0, 1.0, 365.0, 3650.0, 36500.0):
+    for horizon in (0.0, 5e-324, 1e-300, 1.0, 365.0, 3650.0, 36500.0):
         expected = model.conditional_expected_number_of_purchases_up_to_time(horizon, *EXTREMES)
         assert np.all(np.isfinite(expected)) and np.all(expected >= 0)
     assert np.all(np.isfinite(model.expected_number_of_purchases_up_to_time([0, 1, 3650, 1e6])))

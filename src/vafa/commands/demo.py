@@ -41,17 +41,20 @@ def demo(
     from django.core.management import call_command
 
     started = time.monotonic()
-    console.print("[bold]1/4[/bold] database: applying migrations")
+    console.print("[bold]1/5[/bold] database: applying migrations")
     call_command("migrate", interactive=False, verbosity=0)
 
     shop_dir = Path(settings.VAFA_HOME) / f"demo-shop-{customers}-{seed}"
-    console.print(f"[bold]2/4[/bold] synthetic shop: {shop_dir}")
+    console.print(f"[bold]2/5[/bold] synthetic shop: {shop_dir}")
     _generate(shop_dir, customers=customers, seed=seed, console=console)
 
-    console.print("[bold]3/4[/bold] importing the shop")
+    console.print("[bold]3/5[/bold] importing the shop")
     _import(shop_dir, console=console)
 
-    console.print("[bold]4/4[/bold] admin account")
+    console.print("[bold]4/5[/bold] analysing customers: segments, churn, lifetime value")
+    _analyse(console)
+
+    console.print("[bold]5/5[/bold] admin account")
     password = _ensure_admin()
     if password:
         console.print(f"  user [bold]{ADMIN_USERNAME}[/bold], password [bold]{password}[/bold] "
@@ -63,7 +66,8 @@ def demo(
     if serve:
         from vafa.commands.server import serve as serve_command
 
-        console.print(f"open [bold]http://{host}:{port}/admin/[/bold]")
+        console.print(f"open [bold]http://{host}:{port}/admin/[/bold] — the analysis report is at "
+                      f"[bold]http://{host}:{port}/insights/report/[/bold]")
         serve_command(host=host, port=port, workers=2, migrate=False)
 
 
@@ -85,6 +89,29 @@ def _import(shop_dir: Path, *, console: Console) -> None:
     for kind, name in DEMO_FILES:
         result = import_file(kind=kind, path=shop_dir / name)
         console.print(f"  {kind}: {result}")
+
+
+def _analyse(console: Console) -> None:
+    from vafa.insights.services import insights_refresh
+
+    with console.status("analysing") as status:
+        run = insights_refresh(triggered_by="demo",
+                               progress=lambda step: status.update(f"analysing: {step}"))
+    if run.status != run.Status.DONE:
+        console.print(f"[red]analysis failed:[/red] {run.error}")
+        raise typer.Exit(1)
+    summary = run.summary
+    kpis = summary.get("kpis") or {}
+    vip = summary.get("vip") or {}
+    console.print(
+        f"  {summary['customers']:,} customers, {summary['transactions']:,} purchases; "
+        f"retention {_pct(kpis.get('retention_rate'))}, churn {_pct(kpis.get('churn_rate'))} "
+        f"({kpis.get('period')} to {summary['as_of']}); {vip.get('count', 0)} VIP customers"
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}%"
 
 
 def _ensure_admin() -> str | None:

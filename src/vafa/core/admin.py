@@ -1,4 +1,4 @@
-"""Admin for API keys: create (the key is shown once) and revoke."""
+"""Admin for API keys: create (the key is shown once) and revoke, through the core services."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from vafa.core.models import ApiKey, hash_key
+from vafa.core.models import ApiKey
+from vafa.core.services import apikey_create, apikey_revoke
+
+admin.site.site_header = _("Vafa: customer club")
+admin.site.site_title = _("Vafa")
+admin.site.index_title = _("Shop administration")
 
 
 @admin.register(ApiKey)
@@ -26,11 +30,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        raw = ApiKey.generate_raw_key()
-        obj.prefix = raw[:12]
-        obj.key_hash = hash_key(raw)
-        obj.created_by = request.user if request.user.is_authenticated else None
-        super().save_model(request, obj, form, change)
+        created_by = request.user if request.user.is_authenticated else None
+        api_key, raw = apikey_create(name=obj.name, created_by=created_by)
+        # The admin redirects to the object it saved: hand it the row the service created.
+        obj.pk = api_key.pk
+        obj.__dict__.update({f.attname: getattr(api_key, f.attname) for f in ApiKey._meta.fields})
         messages.warning(
             request,
             _("The new API key is %(key)s — copy it now, it will not be shown again.")
@@ -39,5 +43,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke the selected API keys"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, _("%(count)d key(s) revoked.") % {"count": count})
+        keys = list(queryset.filter(revoked_at__isnull=True))
+        for api_key in keys:
+            apikey_revoke(api_key=api_key)
+        self.message_user(request, _("%(count)d key(s) revoked.") % {"count": len(keys)})

@@ -179,7 +179,8 @@ class BetaGeoFitter(TransactionFitter):
         shift = 1.0 if self._drop_at_first_purchase else 0.0
         t, x, age = np.broadcast_arrays(t, x, age)
         out = np.zeros(t.shape, dtype=np.float64)
-        positive = t > 0
+        # horizons so short that t/(α+T) underflows to 0 expect 0 purchases (it is ≤ (r+x)·t/(α+T))
+        positive = t / (alpha + age) > 0
         if not positive.any():
             return out
         tt, xx, aa = t[positive], x[positive], age[positive]

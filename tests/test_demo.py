@@ -1,0 +1,94 @@
+"""The newcomer's path: `vafa demo` sets up a shop, `vafa serve` serves a working admin on it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.services import free_port
+
+pytestmark = pytest.mark.slow
+VAFA = [sys.executable, "-m", "vafa.cli"]
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DATABASE_URL", "VAFA_QUEUE_URL", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"}}
+    env["VAFA_HOME"] = str(home)
+    return env
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    home = tmp_path_factory.mktemp("demo")
+    result = subprocess.run([*VAFA, "demo", "--no-serve", "--customers", "300", "--seed", "5"],
+                            env=_env(home), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    password = re.search(r"password (\S+) \(shown once", result.stdout)
+    assert password, result.stdout
+    return home, password.group(1)
+
+
+@pytest.fixture(scope="module")
+def server(demo_home: tuple[Path, str]) -> Iterator[str]:
+    home, _ = demo_home
+    port = free_port()
+    proc = subprocess.Popen([*VAFA, "serve", "--port", str(port), "--workers", "1"],
+                            env=_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(url + "/admin/login/", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_a_second_run_reuses_everything(demo_home: tuple[Path, str]) -> None:
+    home, _ = demo_home
+    result = subprocess.run([*VAFA, "demo", "--no-serve", "--customers", "300", "--seed", "5"],
+                            env=_env(home), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "0 created, 0 updated, 300 unchanged" in result.stdout
+    assert "exists" in result.stdout and "shown once" not in result.stdout
+
+
+def test_the_admin_shows_the_demo_shop_after_logging_in(server: str,
+                                                        demo_home: tuple[Path, str]) -> None:
+    _, password = demo_home
+    with httpx.Client(base_url=server, follow_redirects=True, timeout=30) as client:
+        login = client.get("/admin/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)
+        assert token
+        response = client.post("/admin/login/?next=/admin/", data={
+            "username": "admin", "password": password, "csrfmiddlewaretoken": token.group(1),
+        }, headers={"Referer": server + "/admin/login/"})
+        assert response.status_code == 200
+        assert 'dir="rtl"' in response.text  # Persian by default
+        customers = client.get("/admin/customers/customer/?q=C000001")
+        assert customers.status_code == 200
+        assert "C000001" in customers.text
+        assert re.search("[آ-ی]{3,}", customers.text)  # Persian names from the synthetic shop
+        report = client.get("/insights/report/")
+        assert report.status_code == 200 and "plotly" in report.text.lower()
+
+
+def test_the_api_answers_with_its_error_shape(server: str) -> None:
+    response = httpx.get(server + "/api/v1/customers", timeout=10)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated"
+    assert httpx.get(server + "/api/v1/docs", timeout=10).status_code == 200
