@@ -92,3 +92,28 @@ def test_the_api_answers_with_its_error_shape(server: str) -> None:
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthenticated"
     assert httpx.get(server + "/api/v1/docs", timeout=10).status_code == 200
+
+
+def test_the_worker_runs_a_queued_analysis(demo_home: tuple[Path, str]) -> None:
+    import sqlite3
+
+    home, _ = demo_home
+    enqueue = ("import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'vafa.settings'; "
+               "django.setup(); from vafa.insights.tasks import insights_refresh_now; "
+               "insights_refresh_now('worker-test')")
+    subprocess.run([sys.executable, "-c", enqueue], env=_env(home), check=True, timeout=60)
+    worker = subprocess.Popen([*VAFA, "worker", "--workers", "1"], env=_env(home),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    status = None
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and status != "done":
+            time.sleep(0.5)
+            with sqlite3.connect(home / "vafa.sqlite3", timeout=30) as db:
+                row = db.execute("SELECT status FROM insights_analysisrun "
+                                 "WHERE triggered_by = 'worker-test'").fetchone()
+            status = row[0] if row else None
+    finally:
+        worker.terminate()
+        worker.wait(20)
+    assert status == "done"

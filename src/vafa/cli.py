@@ -16,6 +16,7 @@ from vafa.commands import (
     importing,
     insights,
     loyalty,
+    outbox,
     server,
 )
 
@@ -41,6 +42,7 @@ app.add_typer(importing.app, name="import")
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(loyalty.app, name="loyalty")
 app.add_typer(insights.app, name="insights")
+app.add_typer(outbox.app, name="outbox")
 
 
 def main() -> None:

@@ -174,6 +174,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    # `vafa worker` (run_huey) gives huey its own handler; propagating would print every line twice.
+    "loggers": {"huey": {"propagate": False}},
 }
 
 # Shop-wide defaults that importers and pages fall back to.

@@ -6,3 +6,6 @@ class MessagingConfig(AppConfig):
     name = "vafa.messaging"
     label = "messaging"
     verbose_name = _("Messaging")
+
+    def ready(self) -> None:
+        from vafa.messaging import signals  # noqa: F401  (connects the anymail receiver)
