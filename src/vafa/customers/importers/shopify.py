@@ -28,7 +28,12 @@ from decimal import Decimal
 from typing import Any
 
 from vafa.core.money import MoneyError, parse_amount
-from vafa.customers.importers.sources import MappingError, path_labels
+from vafa.customers.importers.sources import (
+    MappingError,
+    path_labels,
+    payload_list,
+    payload_object,
+)
 
 ENTITIES = ("customers", "orders", "products")
 
@@ -37,26 +42,10 @@ _CONSENT_STATES = {
 }
 
 
-def _object(item: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = item.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise MappingError(key, "expected an object")
-    return value
-
-
-def _list(item: Mapping[str, Any], key: str) -> list[Any]:
-    value = item.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise MappingError(key, "expected a list")
-    return value
 
 
 def _consent(item: Mapping[str, Any], key: str, legacy: str | None = None) -> bool | None:
-    state = _object(item, key).get("state")
+    state = payload_object(item, key).get("state")
     if state is None and legacy is not None and isinstance(item.get(legacy), bool):
         return bool(item[legacy])
     return _CONSENT_STATES.get(str(state or "").lower())
@@ -64,7 +53,7 @@ def _consent(item: Mapping[str, Any], key: str, legacy: str | None = None) -> bo
 
 def customer_from_shopify(item: Mapping[str, Any]) -> dict[str, Any]:
     """A Shopify customer object → a canonical customer row."""
-    address = _object(item, "default_address")
+    address = payload_object(item, "default_address")
     data: dict[str, Any] = {
         "customer_id": item.get("id"),
         "email": item.get("email") or "",
@@ -104,7 +93,7 @@ def _status(item: Mapping[str, Any]) -> str:
 
 def order_from_shopify(item: Mapping[str, Any]) -> dict[str, Any]:
     """A Shopify order object → a canonical order row with `lines` and `customer`."""
-    buyer = _object(item, "customer")
+    buyer = payload_object(item, "customer")
     if not buyer.get("id"):
         raise MappingError("customer", "an order without a customer")
     customer = customer_from_shopify(buyer)
@@ -115,17 +104,17 @@ def order_from_shopify(item: Mapping[str, Any]) -> dict[str, Any]:
         customer["email"] = item.get("email") or ""
     shipping = _money_sum([
         (f"shipping_lines[{i}].price", line.get("price"))
-        for i, line in enumerate(_list(item, "shipping_lines")) if isinstance(line, Mapping)
+        for i, line in enumerate(payload_list(item, "shipping_lines")) if isinstance(line, Mapping)
     ])
     refunds = [
         (f"refunds[{i}].transactions[{j}].amount", tx.get("amount"))
-        for i, refund in enumerate(_list(item, "refunds")) if isinstance(refund, Mapping)
-        for j, tx in enumerate(_list(refund, "transactions"))
+        for i, refund in enumerate(payload_list(item, "refunds")) if isinstance(refund, Mapping)
+        for j, tx in enumerate(payload_list(refund, "transactions"))
         if isinstance(tx, Mapping) and tx.get("kind") == "refund"
         and tx.get("status", "success") == "success"
     ]
     lines = []
-    for index, line in enumerate(_list(item, "line_items")):
+    for index, line in enumerate(payload_list(item, "line_items")):
         if not isinstance(line, Mapping):
             raise MappingError(f"line_items[{index}]", "expected an object")
         title = line.get("title") or line.get("name") or ""
@@ -154,7 +143,7 @@ def order_from_shopify(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def product_from_shopify(item: Mapping[str, Any]) -> dict[str, Any]:
     """A Shopify product → a canonical product row (price of the first variant)."""
-    variants = _list(item, "variants")
+    variants = payload_list(item, "variants")
     price = variants[0].get("price") if variants and isinstance(variants[0], Mapping) else ""
     return {
         "product_id": item.get("id"),

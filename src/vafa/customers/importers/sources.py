@@ -337,6 +337,26 @@ class _Cursor:
         self.pos += 1
 
 
+def payload_object(item: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """The nested object at `key` of a platform payload ({} when absent)."""
+    value = item.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise MappingError(key, "expected an object")
+    return value
+
+
+def payload_list(item: Mapping[str, Any], key: str) -> list[Any]:
+    """The list at `key` of a platform payload ([] when absent)."""
+    value = item.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MappingError(key, "expected a list")
+    return value
+
+
 def iter_json_items(text: str, keys: Sequence[str]) -> Iterator[tuple[int, str, Any, int]]:
     """Yield `(line, prefix, item, end)` for each item of a JSON export.
 

@@ -23,27 +23,16 @@ from decimal import Decimal
 from typing import Any
 
 from vafa.core.money import MoneyError, parse_amount
-from vafa.customers.importers.sources import MappingError, path_labels
+from vafa.customers.importers.sources import (
+    MappingError,
+    path_labels,
+    payload_list,
+    payload_object,
+)
 
 ENTITIES = ("customers", "orders", "products")
 
 
-def _object(item: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = item.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise MappingError(key, "expected an object")
-    return value
-
-
-def _list(item: Mapping[str, Any], key: str) -> list[Any]:
-    value = item.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise MappingError(key, "expected a list")
-    return value
 
 
 def _gmt(item: Mapping[str, Any], key: str) -> Any:
@@ -57,7 +46,7 @@ def _gmt(item: Mapping[str, Any], key: str) -> Any:
 
 def customer_from_woocommerce(item: Mapping[str, Any]) -> dict[str, Any]:
     """A WooCommerce customer object → a canonical customer row."""
-    billing = _object(item, "billing")
+    billing = payload_object(item, "billing")
     return {
         "customer_id": item.get("id"),
         "email": item.get("email") or billing.get("email") or "",
@@ -71,7 +60,7 @@ def customer_from_woocommerce(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _refunded(item: Mapping[str, Any]) -> Decimal | None:
-    refunds = _list(item, "refunds")
+    refunds = payload_list(item, "refunds")
     if not refunds:
         return None
     total = Decimal(0)
@@ -86,7 +75,7 @@ def _refunded(item: Mapping[str, Any]) -> Decimal | None:
 
 def order_from_woocommerce(item: Mapping[str, Any]) -> dict[str, Any]:
     """A WooCommerce order object → a canonical order row with `lines` and `customer`."""
-    billing = _object(item, "billing")
+    billing = payload_object(item, "billing")
     customer_id = item.get("customer_id")
     email = str(billing.get("email") or "").strip().lower()
     if customer_id in (None, "", 0, "0"):
@@ -100,7 +89,7 @@ def order_from_woocommerce(item: Mapping[str, Any]) -> dict[str, Any]:
     if refunded and status in {"completed", "processing"}:
         status = "partially_refunded"
     lines = []
-    for index, line in enumerate(_list(item, "line_items")):
+    for index, line in enumerate(payload_list(item, "line_items")):
         if not isinstance(line, Mapping):
             raise MappingError(f"line_items[{index}]", "expected an object")
         product_id = line.get("product_id")
@@ -147,7 +136,7 @@ def order_from_woocommerce(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def product_from_woocommerce(item: Mapping[str, Any]) -> dict[str, Any]:
     """A WooCommerce product object → a canonical product row (first category)."""
-    categories = _list(item, "categories")
+    categories = payload_list(item, "categories")
     category = categories[0].get("name") if categories and isinstance(categories[0], Mapping) else ""
     return {
         "product_id": item.get("id"),
