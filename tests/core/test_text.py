@@ -52,3 +52,15 @@ def test_a_number_with_its_own_country_code_keeps_it() -> None:
 def test_unreadable_phones_are_refused(raw: str) -> None:
     with pytest.raises(PhoneError):
         normalize_phone(raw)
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "shown"),
+    [("95%", "fa", "۹۵٪"), ("1,234.5", "fa", "۱٬۲۳۴٫۵"), ("1,234.5", "ar", "١٬٢٣٤٫٥"),
+     ("1,234.5", "en", "1,234.5")],
+)
+def test_numbers_are_shown_as_the_language_writes_them(text: str, language: str,
+                                                        shown: str) -> None:
+    from vafa.core.text import localize_number
+
+    assert localize_number(text, language) == shown

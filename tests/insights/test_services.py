@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -89,3 +90,21 @@ def test_the_report_page_is_for_staff_only(shop: dict[str, int], admin_client: C
     assert admin_client.get("/insights/report/?lang=en").content.count(b'dir="ltr"') >= 1
     assert admin_client.get("/insights/summary.json").json()["customers"] > 0
     assert client.get("/insights/report/").status_code == 302  # to the login page
+
+
+def test_the_stored_names_are_exactly_the_libraries() -> None:
+    from vafa.analytics.diagnosis import LABELS
+    from vafa.analytics.rfm import SEGMENTS
+    from vafa.insights.models import LoyaltyLabel, RfmSegment
+
+    assert list(RfmSegment.values) == list(SEGMENTS)
+    assert sorted(LoyaltyLabel.values) == sorted(LABELS)
+
+
+def test_the_score_list_reads_as_the_merchant_expects(shop: dict[str, int],
+                                                      admin_client: Client) -> None:
+    insights_refresh()
+    page = admin_client.get("/admin/insights/customerscore/?vip__exact=1",
+                            HTTP_ACCEPT_LANGUAGE="fa").content.decode()
+    assert "قهرمانان" in page or "وفادار" in page  # segment names, not ids
+    assert re.search("[۰-۹]+٪", page)  # chance still active, in Persian digits

@@ -36,6 +36,18 @@ def localize_digits(text: str, language: str) -> str:
     return text
 
 
+_NUMBER_MARKS = str.maketrans({"%": "٪", ",": "٬", ".": "٫"})
+
+
+def localize_number(text: str, language: str) -> str:
+    """Show a formatted number (`1,234.5`, `95%`) as the language writes it: Persian or
+    Arabic-Indic digits with the Arabic percent sign and separators (٪ ٬ ٫) in fa and ar.
+    Only for text that is a number; words would get their dots replaced too."""
+    if language not in ("fa", "ar"):
+        return text
+    return localize_digits(text.translate(_NUMBER_MARKS), language)
+
+
 def normalize_name(text: str, *, language: str | None = "fa") -> str:
     """Canonical form of a person's or product's name.
 

@@ -6,8 +6,10 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from vafa.core.text import localize_number
 from vafa.insights.models import AnalysisRun, CustomerScore
 
 
@@ -32,7 +34,7 @@ class AnalysisRunAdmin(admin.ModelAdmin):
 
 @admin.register(CustomerScore)
 class CustomerScoreAdmin(admin.ModelAdmin):
-    list_display = ("customer", "rfm_segment", "loyalty_label", "p_alive", "predicted_clv", "vip")
+    list_display = ("customer", "rfm_segment", "loyalty_label", "chance_active", "clv", "vip")
     list_filter = ("vip", "rfm_segment", "loyalty_label")
     search_fields = ("customer__external_id", "customer__email", "customer__phone",
                      "customer__last_name")
@@ -45,3 +47,15 @@ class CustomerScoreAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    @admin.display(description=_("probability still active"), ordering="p_alive")
+    def chance_active(self, obj: CustomerScore) -> str:
+        if obj.p_alive is None:
+            return "–"
+        return localize_number(f"{obj.p_alive:.0%}", (get_language() or "en")[:2])
+
+    @admin.display(description=_("predicted CLV"), ordering="predicted_clv")
+    def clv(self, obj: CustomerScore) -> str:
+        if obj.predicted_clv is None:
+            return "–"
+        return localize_number(f"{obj.predicted_clv:,.0f}", (get_language() or "en")[:2])

@@ -9,6 +9,33 @@ from django.utils.translation import gettext_lazy as _
 from vafa.customers.models import Customer, money_field
 
 
+class RfmSegment(models.TextChoices):
+    """The named RFM segments of `vafa.analytics.rfm`, with the names merchants read."""
+
+    CHAMPIONS = "champions", _("Champions")
+    LOYAL = "loyal", _("Loyal")
+    POTENTIAL_LOYALIST = "potential_loyalist", _("Potential loyalist")
+    NEW = "new", _("New")
+    PROMISING = "promising", _("Promising")
+    NEED_ATTENTION = "need_attention", _("Need attention")
+    ABOUT_TO_SLEEP = "about_to_sleep", _("About to sleep")
+    AT_RISK = "at_risk", _("At risk")
+    CANT_LOSE = "cant_lose", _("Can't lose")
+    HIBERNATING = "hibernating", _("Hibernating")
+    LOST = "lost", _("Lost")
+
+
+class LoyaltyLabel(models.TextChoices):
+    """The behavioural loyalty labels of `vafa.analytics.diagnosis` (K8)."""
+
+    HABITUAL = "habitual", _("Habitual")
+    INCENTIVE_DRIVEN = "incentive_driven", _("Incentive-driven")
+    PRICE_DRIVEN = "price_driven", _("Price-driven")
+    LAPSING = "lapsing", _("Lapsing")
+    ONE_TIME = "one_time", _("One-time")
+    REGULAR = "regular", _("Regular")
+
+
 class AnalysisRun(models.Model):
     """One run of the analytics library over the shop's orders."""
 
@@ -44,11 +71,13 @@ class CustomerScore(models.Model):
                                     verbose_name=_("customer"))
     run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="scores",
                             verbose_name=_("analysis run"))
-    rfm_segment = models.CharField(_("RFM segment"), max_length=30, db_index=True)
+    rfm_segment = models.CharField(_("RFM segment"), max_length=30, db_index=True,
+                                   choices=RfmSegment.choices)
     r_score = models.PositiveSmallIntegerField(_("recency score"))
     f_score = models.PositiveSmallIntegerField(_("frequency score"))
     m_score = models.PositiveSmallIntegerField(_("monetary score"))
-    loyalty_label = models.CharField(_("loyalty label"), max_length=30, db_index=True)
+    loyalty_label = models.CharField(_("loyalty label"), max_length=30, db_index=True,
+                                     choices=LoyaltyLabel.choices)
     p_alive = models.FloatField(_("probability still active"), null=True, blank=True)
     expected_purchases = models.FloatField(_("expected purchases"), null=True, blank=True)
     predicted_clv = money_field(_("predicted CLV"), null=True, blank=True, db_index=True)
