@@ -10,6 +10,8 @@ from ninja import NinjaAPI
 from vafa.core.api_errors import install
 from vafa.customers.api import router as customers_router
 from vafa.customers.webhooks import router as webhooks_router
+from vafa.feedback.api import router as feedback_router
+from vafa.loyalty.api import router as loyalty_router
 
 api = NinjaAPI(
     title="Vafa API",
@@ -25,3 +27,5 @@ api = NinjaAPI(
 install(api)
 api.add_router("/", customers_router)
 api.add_router("/webhooks", webhooks_router)
+api.add_router("/", loyalty_router)
+api.add_router("/", feedback_router)

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "vafa.loyalty",
     "vafa.messaging",
     "vafa.insights",
+    "vafa.feedback",
 ]
 
 MIDDLEWARE = [

@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("insights/", include("vafa.insights.urls")),
     path("m/", include("vafa.messaging.urls")),
+    path("f/", include("vafa.feedback.urls")),
     path("api/v1/", api.urls),
     path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
     path("api/docs/", RedirectView.as_view(url="/api/v1/docs", permanent=False)),

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from vafa.customers.models import Customer, Order, OrderStatus
+from vafa.insights.models import AnalysisRun, CustomerScore
 from vafa.loyalty.models import EarningRule, ExpiryPolicy, ProgramSettings, RuleKind
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -75,6 +76,15 @@ def make_base_rule(points: int = 1, per_amount: int = 10_000, **extra: Any) -> E
         "currency": "IRT",
     }
     return EarningRule.objects.create(**{**values, **extra})
+
+
+def make_score(customer: Customer, clv: int | None, *, vip: bool = False) -> CustomerScore:
+    """What the analytics run stores for a customer (insights owns the table)."""
+    run = AnalysisRun.objects.create()
+    return CustomerScore.objects.create(
+        customer=customer, run=run, rfm_segment="champions", r_score=5, f_score=5, m_score=5,
+        loyalty_label="loyal", predicted_clv=None if clv is None else Decimal(clv), vip=vip,
+    )
 
 
 @pytest.fixture

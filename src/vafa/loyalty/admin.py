@@ -10,15 +10,24 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from vafa.loyalty.models import (
+    Badge,
+    Challenge,
+    ChallengeCompletion,
     EarningRule,
+    LeaderboardEntry,
     LedgerEntry,
     Lot,
     Member,
+    MemberBadge,
     ProgramSettings,
     Redemption,
+    Referral,
+    ReferralCode,
     Reward,
     Tier,
     TierChange,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 
@@ -49,6 +58,7 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
         ),
         (_("Tiers"), {"fields": ("tier_metric", "tier_window_days", "tier_grace_days")}),
         (_("First reward"), {"fields": ("first_reward_points", "endowed_points")}),
+        (_("VIP and referrals"), {"fields": ("retention_spend_fraction", "referral_cap")}),
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -215,3 +225,74 @@ class RedemptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ("status", "reward")
     search_fields = ("code", "member__customer__external_id")
     list_select_related = ("reward", "member__customer")
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ("url", "active", "events", "created_at")
+    list_filter = ("active",)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """The delivery log: every event sent (or still being retried) and the last answer."""
+
+    list_display = (
+        "id", "event", "endpoint", "status", "attempts", "last_status_code", "created_at",
+        "next_attempt_at", "delivered_at",
+    )
+    list_filter = ("status", "event", "endpoint")
+    list_select_related = ("endpoint",)
+    readonly_fields = (
+        "endpoint", "event", "payload", "status", "attempts", "created_at", "next_attempt_at",
+        "last_status_code", "last_error", "delivered_at",
+    )
+
+
+@admin.register(Referral)
+class ReferralAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("referrer", "referee", "code", "status", "created_at", "settled_at")
+    list_filter = ("status",)
+    search_fields = ("code", "referrer__customer__external_id", "referee__customer__external_id")
+    list_select_related = ("referrer__customer", "referee__customer")
+
+
+@admin.register(ReferralCode)
+class ReferralCodeAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("code", "member", "created_at")
+    search_fields = ("code", "member__customer__external_id")
+    list_select_related = ("member__customer",)
+
+
+@admin.register(Badge)
+class BadgeAdmin(admin.ModelAdmin):
+    list_display = ("name", "rule", "threshold", "active")
+    list_filter = ("rule", "active")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(MemberBadge)
+class MemberBadgeAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("member", "badge", "awarded_at")
+    list_filter = ("badge",)
+    list_select_related = ("member__customer", "badge")
+
+
+@admin.register(Challenge)
+class ChallengeAdmin(admin.ModelAdmin):
+    list_display = ("name", "metric", "target", "reward_points", "starts_at", "ends_at", "active")
+    list_filter = ("metric", "active")
+
+
+@admin.register(ChallengeCompletion)
+class ChallengeCompletionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("challenge", "member", "completed_at")
+    list_filter = ("challenge",)
+    list_select_related = ("member__customer", "challenge")
+
+
+@admin.register(LeaderboardEntry)
+class LeaderboardEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("pseudonym", "member", "opted_in_at")
+    search_fields = ("pseudonym",)
+    list_select_related = ("member__customer",)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from vafa.core.errors import ConflictError, PermissionDeniedError, ValidationError
+from vafa.core.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 
 
 class InsufficientPoints(ConflictError):
@@ -84,4 +89,38 @@ class RedemptionNotCancellable(ConflictError):
     """The coupon was already used at the shop, so its points cannot come back."""
 
     code = "redemption_used"
+    status = 409
+
+
+class SpendCapReached(ConflictError):
+    """The reward would push what the program spends on the member (rewards redeemed in the last
+    12 months, at the point value) past their share of predicted CLV (A3)."""
+
+    code = "spend_cap_reached"
+    status = 409
+
+
+class ReferralCodeUnknown(NotFoundError):
+    """No member has this referral code."""
+
+    code = "referral_code_unknown"
+
+
+class SelfReferral(ValidationError):
+    """The referee is the referrer (same customer, email or phone number)."""
+
+    code = "self_referral"
+
+
+class AlreadyReferred(ConflictError):
+    """The referee already joined through another code."""
+
+    code = "already_referred"
+    status = 409
+
+
+class NotANewCustomer(ConflictError):
+    """The referee had already paid for an order: there is nobody new to reward."""
+
+    code = "not_a_new_customer"
     status = 409

@@ -15,6 +15,7 @@ written only by `vafa.loyalty.services`.
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 from typing import Any
 
@@ -109,6 +110,25 @@ class ProgramSettings(models.Model):
         default=200,
         help_text=_("Shown as progress only; it is not credited (endowed progress)."),
     )
+    retention_spend_fraction = models.DecimalField(
+        _("retention spend cap (share of CLV)"),
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        default=Decimal("0.1"),
+        help_text=_(
+            "Rewards a member redeems in 12 months may cost at most this share of their "
+            "predicted CLV (e.g. 0.1 = 10%). Empty: no cap. Members without a score have no cap."
+        ),
+    )
+    referral_cap = models.PositiveIntegerField(
+        _("rewarded referrals per referrer per year"),
+        null=True,
+        blank=True,
+        default=10,
+        help_text=_("Further referrals are recorded but not rewarded. Empty: no cap."),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -121,6 +141,11 @@ class ProgramSettings(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(first_reward_points__gt=0), name="loyalty_first_reward_gt_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(retention_spend_fraction__isnull=True)
+                | Q(retention_spend_fraction__gte=0),
+                name="loyalty_retention_fraction_gte_0",
             ),
         ]
 
@@ -424,6 +449,8 @@ class Lot(models.Model):
     remaining = models.PositiveIntegerField(_("remaining"))
     available_at = models.DateTimeField(_("available from"))
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    # When members were told these points expire soon (cleared when the expiry moves).
+    expiry_notified_at = models.DateTimeField(_("expiry notice sent"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("points lot")
@@ -641,3 +668,298 @@ class Redemption(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+# ---------------------------------------------------------------------------------------------
+# Outgoing webhooks (an outbox: deliveries are written with the ledger change they report).
+
+
+class WebhookEvent(models.TextChoices):
+    POINTS_CHANGED = "points.changed", _("Points changed")
+    TIER_CHANGED = "tier.changed", _("Tier changed")
+    REWARD_REDEEMED = "reward.redeemed", _("Reward redeemed")
+
+
+def new_webhook_secret() -> str:
+    """A fresh signing secret (256 random bits, hex)."""
+    return secrets.token_hex(32)
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of the shop that receives signed loyalty events. `events` lists the event names
+    it wants (empty: all of them)."""
+
+    url = models.URLField(_("URL"), max_length=500)
+    secret = models.CharField(
+        _("signing secret"),
+        max_length=200,
+        default=new_webhook_secret,
+        help_text=_("Signs each delivery (HMAC-SHA256); share it with the receiving system."),
+    )
+    events = models.JSONField(
+        _("events"),
+        default=list,
+        blank=True,
+        help_text=_("Event names to send, e.g. [\"points.changed\"]; empty sends all."),
+    )
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), default=now, editable=False)
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, event: str) -> bool:
+        return not self.events or event in self.events
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint, written in the same transaction as the change it reports
+    and sent (and retried with back-off) by `webhooks.webhooks_deliver`."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("endpoint"),
+    )
+    event = models.CharField(_("event"), max_length=50)
+    payload = models.JSONField(_("payload"))
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=DeliveryStatus.choices,
+        default=DeliveryStatus.PENDING,
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created at"))
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(_("last HTTP status"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="loyalty_delivery_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.endpoint_id}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Referrals.
+
+
+class ReferralCode(models.Model):
+    """A member's own code to share (and the link built from it)."""
+
+    member = models.OneToOneField(
+        Member, on_delete=models.CASCADE, related_name="referral_code", verbose_name=_("member")
+    )
+    code = models.CharField(_("code"), max_length=20, unique=True)
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("referral code")
+        verbose_name_plural = _("referral codes")
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class ReferralStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for a paid order past the return window")
+    REWARDED = "rewarded", _("Rewarded")
+    REJECTED = "rejected", _("Rejected")
+    CAPPED = "capped", _("Not rewarded: referrer cap reached")
+
+
+class Referral(models.Model):
+    """A referee who joined with a referrer's code. Both are rewarded once the referee's first
+    paid order is past the return window and not refunded (`services.referrals_settle`)."""
+
+    referrer = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="referrals", verbose_name=_("referrer")
+    )
+    referee = models.OneToOneField(
+        Member, on_delete=models.PROTECT, related_name="referred_by", verbose_name=_("referee")
+    )
+    code = models.CharField(_("code used"), max_length=20)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ReferralStatus.choices, default=ReferralStatus.PENDING
+    )
+    reject_reason = models.CharField(_("why rejected"), max_length=200, blank=True)
+    order = models.ForeignKey(
+        Order,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("qualifying order"),
+    )
+    created_at = models.DateTimeField(_("created at"))
+    settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("referral")
+        verbose_name_plural = _("referrals")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status"], name="loyalty_referral_status")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(referrer=F("referee")), name="loyalty_referral_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referrer_id} → {self.referee_id}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Gamification: badges from rules, time-boxed challenges, an opt-in pseudonymous leaderboard.
+
+
+class BadgeRule(models.TextChoices):
+    ORDERS = "orders", _("Paid orders (at least the threshold)")
+    REVIEWS = "reviews", _("Reviews written (events of type \"review\")")
+    POINTS_EARNED = "points_earned", _("Points earned in total")
+    NOWRUZ_BUYER = "nowruz_buyer", _("Bought during Nowruz (1–13 Farvardin)")
+
+
+class Badge(models.Model):
+    """A badge the member earns when its rule holds, e.g. "5 orders" (`orders`, threshold 5).
+    Badges are never taken back."""
+
+    name = models.CharField(_("name"), max_length=100)
+    slug = models.SlugField(_("slug"), unique=True)
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    rule = models.CharField(_("rule"), max_length=20, choices=BadgeRule.choices)
+    threshold = models.PositiveIntegerField(_("threshold"), default=1)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("badge")
+        verbose_name_plural = _("badges")
+        ordering = ["rule", "threshold", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MemberBadge(models.Model):
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="badges", verbose_name=_("member")
+    )
+    badge = models.ForeignKey(
+        Badge, on_delete=models.PROTECT, related_name="awards", verbose_name=_("badge")
+    )
+    awarded_at = models.DateTimeField(_("awarded at"))
+
+    class Meta:
+        verbose_name = _("member badge")
+        verbose_name_plural = _("member badges")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "badge"], name="loyalty_badge_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.badge_id}"
+
+
+class ChallengeMetric(models.TextChoices):
+    ORDERS = "orders", _("Paid orders in the period")
+    POINTS_EARNED = "points_earned", _("Points earned in the period")
+
+
+class Challenge(models.Model):
+    """A time-boxed goal ("3 orders before Yalda"): members who reach `target` between
+    `starts_at` and `ends_at` get `reward_points` once."""
+
+    name = models.CharField(_("name"), max_length=200)
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    metric = models.CharField(_("measured by"), max_length=20, choices=ChallengeMetric.choices)
+    target = models.PositiveIntegerField(_("target"))
+    reward_points = models.PositiveIntegerField(_("points on completion"), default=0)
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"))
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("challenge")
+        verbose_name_plural = _("challenges")
+        ordering = ["-starts_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="loyalty_challenge_dates_ordered"
+            ),
+            models.CheckConstraint(condition=Q(target__gt=0), name="loyalty_challenge_target_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChallengeCompletion(models.Model):
+    challenge = models.ForeignKey(
+        Challenge, on_delete=models.PROTECT, related_name="completions", verbose_name=_("challenge")
+    )
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.PROTECT,
+        related_name="challenge_completions",
+        verbose_name=_("member"),
+    )
+    completed_at = models.DateTimeField(_("completed at"))
+    entry = models.ForeignKey(
+        LedgerEntry,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("points entry"),
+    )
+
+    class Meta:
+        verbose_name = _("completed challenge")
+        verbose_name_plural = _("completed challenges")
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "member"], name="loyalty_challenge_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.challenge_id}: {self.member_id}"
+
+
+class LeaderboardEntry(models.Model):
+    """A member's opt-in to the leaderboard, under a pseudonym (the board never shows names)."""
+
+    member = models.OneToOneField(
+        Member, on_delete=models.CASCADE, related_name="leaderboard", verbose_name=_("member")
+    )
+    pseudonym = models.CharField(_("pseudonym"), max_length=40, unique=True)
+    opted_in_at = models.DateTimeField(_("opted in at"))
+
+    class Meta:
+        verbose_name = _("leaderboard opt-in")
+        verbose_name_plural = _("leaderboard opt-ins")
+
+    def __str__(self) -> str:
+        return self.pseudonym

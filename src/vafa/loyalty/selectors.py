@@ -9,21 +9,35 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import jdatetime
 from django.conf import settings
-from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncMonth
 
+from vafa.core.errors import ValidationError
 from vafa.core.money import quantize
-from vafa.customers.models import Category, Customer, Order, OrderStatus
+from vafa.customers.models import Category, Customer, Event, Order, OrderStatus
+from vafa.customers.selectors import MAX_PAGE, decode_cursor, encode_cursor
+from vafa.insights.models import CustomerScore
 from vafa.loyalty.errors import SimulationUnsupported
 from vafa.loyalty.models import (
     Allocation,
+    Badge,
+    BadgeRule,
+    Challenge,
+    ChallengeMetric,
     EarningRule,
     EntryKind,
+    LeaderboardEntry,
     LedgerEntry,
     Lot,
     Member,
     ProgramSettings,
+    Redemption,
+    RedemptionStatus,
+    Referral,
+    ReferralStatus,
+    Reward,
     RuleKind,
     Tier,
     TierMetric,
@@ -709,3 +723,281 @@ def ledger_reconcile() -> list[LedgerMismatch]:
             )
         )
     return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# The API's reads.
+
+
+def member_history_page(
+    *, customer: Customer | int, cursor: str | None = None, limit: int = 50
+) -> tuple[list[LedgerEntry], str | None]:
+    """The member's ledger newest first, `limit` at a time, with the cursor of the next page
+    (None on the last one). Cursors stay valid while entries are added."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    before = decode_cursor(cursor) if cursor else None
+    rows = member_history(customer=customer, limit=limit + 1, before_id=before)
+    next_cursor = encode_cursor(rows[limit - 1].pk) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def reward_in_force(reward: Reward, now: datetime) -> bool:
+    """The reward is switched on and inside its dates."""
+    if not reward.active:
+        return False
+    if reward.starts_at is not None and now < reward.starts_at:
+        return False
+    return reward.ends_at is None or now < reward.ends_at
+
+
+def rewards_catalogue(*, now: datetime, customer: Customer | int | None = None) -> list[Reward]:
+    """Rewards in force and in stock, cheapest first; for a customer only those their tier may
+    redeem (a `min_tier` at or below theirs, `exclusive` only for tiers with exclusive rewards)."""
+    rewards = [
+        r
+        for r in Reward.objects.select_related("min_tier").exclude(stock=0)
+        if reward_in_force(r, now)
+    ]
+    if customer is None:
+        return rewards
+    member = _member(customer)
+    tier = member.tier if member is not None else None
+    return [
+        r
+        for r in rewards
+        if (r.min_tier is None or (tier is not None and tier.rank >= r.min_tier.rank))
+        and (not r.exclusive or (tier is not None and tier.exclusive_rewards))
+    ]
+
+
+def cheapest_reward_cost(*, now: datetime) -> int | None:
+    """Points of the cheapest reward any member could redeem now (None without rewards)."""
+    costs = [
+        r.points_cost
+        for r in rewards_catalogue(now=now)
+        if r.min_tier is None and not r.exclusive
+    ]
+    return min(costs) if costs else None
+
+
+# ---------------------------------------------------------------------------------------------
+# VIP and the retention spend cap (A3).
+
+SPEND_WINDOW = timedelta(days=365)
+
+
+@dataclass(frozen=True)
+class VipStatus:
+    """A member's VIP standing from the latest analytics run, and the retention spend cap.
+
+    `vip` and `predicted_clv` come from `insights.CustomerScore` (the top 2–3% by predicted CLV
+    are flagged there). `spend_cap` = program fraction × predicted CLV, in the program currency;
+    it is None (no cap) when the customer has no score or no CLV yet, or the program sets no
+    fraction: a new customer must still be able to redeem. `spent` is the money cost of the
+    rewards they redeemed in the last 12 months and did not cancel (points × point value).
+    """
+
+    vip: bool
+    predicted_clv: Decimal | None
+    spend_cap: Decimal | None
+    spent: Decimal
+    currency: str
+
+    @property
+    def cap_left(self) -> Decimal | None:
+        return None if self.spend_cap is None else max(self.spend_cap - self.spent, Decimal(0))
+
+
+def member_reward_spend(*, member: Member, now: datetime, program: ProgramSettings) -> Decimal:
+    """Money cost of the member's reward redemptions in the 12 months to `now`, not cancelled."""
+    points = (
+        Redemption.objects.filter(member=member, created_at__gt=now - SPEND_WINDOW)
+        .exclude(status=RedemptionStatus.CANCELLED)
+        .aggregate(total=Coalesce(Sum("reward__points_cost"), 0))["total"]
+    )
+    return quantize(Decimal(points) * program.point_value, program.currency)
+
+
+def member_vip(*, customer: Customer | int, now: datetime) -> VipStatus:
+    program = program_settings()
+    customer_id = customer if isinstance(customer, int) else customer.pk
+    score = CustomerScore.objects.filter(customer_id=customer_id).first()
+    member = _member(customer_id)
+    spent = (
+        member_reward_spend(member=member, now=now, program=program)
+        if member is not None
+        else Decimal(0)
+    )
+    clv = score.predicted_clv if score is not None else None
+    cap = None
+    if clv is not None and program.retention_spend_fraction is not None:
+        cap = quantize(max(clv, Decimal(0)) * program.retention_spend_fraction, program.currency)
+    return VipStatus(
+        vip=bool(score and score.vip),
+        predicted_clv=clv,
+        spend_cap=cap,
+        spent=spent,
+        currency=program.currency,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Referrals.
+
+
+def referral_link(code: str) -> str:
+    """The link a member shares: `VAFA_REFERRAL_URL` with `{code}` filled in (default
+    `/r/{code}`, for the shop to redirect)."""
+    template = str(getattr(settings, "VAFA_REFERRAL_URL", "/r/{code}"))
+    return template.replace("{code}", code)
+
+
+@dataclass(frozen=True)
+class ReferralRate:
+    """Referral as a KPI: of the customers whose first paid order fell in [start, end), how many
+    came through a referral that was not rejected."""
+
+    start: datetime
+    end: datetime
+    new_customers: int
+    referred: int
+
+    @property
+    def rate(self) -> Decimal | None:
+        if not self.new_customers:
+            return None
+        return (Decimal(self.referred) / Decimal(self.new_customers)).quantize(Decimal("0.0001"))
+
+
+def referral_rate(*, start: datetime, end: datetime) -> ReferralRate:
+    new_ids = list(
+        Order.objects.filter(status__in=FIRST_ORDER_STATUSES)
+        .values("customer_id")
+        .annotate(first=Min("placed_at"))
+        .filter(first__gte=start, first__lt=end)
+        .values_list("customer_id", flat=True)
+    )
+    referred = (
+        Referral.objects.filter(referee__customer_id__in=new_ids)
+        .exclude(status=ReferralStatus.REJECTED)
+        .count()
+    )
+    return ReferralRate(start=start, end=end, new_customers=len(new_ids), referred=referred)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gamification.
+
+NOWRUZ_LAST_DAY = 13  # the Nowruz holidays: 1 to 13 Farvardin
+
+
+def is_nowruz(moment: datetime) -> bool:
+    """Whether `moment` falls in 1–13 Farvardin in the shop's time zone."""
+    local = moment.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
+    jalali = jdatetime.date.fromgregorian(date=local)
+    return jalali.month == 1 and jalali.day <= NOWRUZ_LAST_DAY
+
+
+@dataclass(frozen=True)
+class BadgeFacts:
+    """What the badge rules look at, for one customer up to `now`."""
+
+    orders: int
+    reviews: int
+    points_earned: int
+    nowruz_buyer: bool
+
+    def meets(self, badge: Badge) -> bool:
+        if badge.rule == BadgeRule.ORDERS:
+            return self.orders >= badge.threshold
+        if badge.rule == BadgeRule.REVIEWS:
+            return self.reviews >= badge.threshold
+        if badge.rule == BadgeRule.POINTS_EARNED:
+            return self.points_earned >= badge.threshold
+        if badge.rule == BadgeRule.NOWRUZ_BUYER:
+            return self.nowruz_buyer
+        return False
+
+
+def badge_facts(*, customer: Customer | int, now: datetime) -> BadgeFacts:
+    """Paid orders (refunded ones do not count), reviews (the shop's events of type `review`),
+    points earned net of reversals, and whether any paid order was placed during Nowruz."""
+    customer_id = customer if isinstance(customer, int) else customer.pk
+    placed = list(
+        Order.objects.filter(
+            customer_id=customer_id, status__in=EARNING_STATUSES, placed_at__lte=now
+        ).values_list("placed_at", flat=True)
+    )
+    reviews = Event.objects.filter(
+        customer_id=customer_id, type="review", occurred_at__lte=now
+    ).count()
+    earned = LedgerEntry.objects.filter(
+        member__customer_id=customer_id,
+        kind__in=[EntryKind.EARN, EntryKind.REVERSE],
+        occurred_at__lte=now,
+    ).aggregate(total=Coalesce(Sum("points"), 0))["total"]
+    return BadgeFacts(
+        orders=len(placed),
+        reviews=reviews,
+        points_earned=max(earned, 0),
+        nowruz_buyer=any(is_nowruz(at) for at in placed),
+    )
+
+
+def challenge_progress(*, challenge: Challenge, customer: Customer | int, now: datetime) -> int:
+    """The member's count toward the challenge within its dates (up to `now`)."""
+    customer_id = customer if isinstance(customer, int) else customer.pk
+    until = min(now, challenge.ends_at)
+    if challenge.metric == ChallengeMetric.ORDERS:
+        return Order.objects.filter(
+            customer_id=customer_id,
+            status__in=EARNING_STATUSES,
+            placed_at__gte=challenge.starts_at,
+            placed_at__lt=until,
+        ).count()
+    earned = LedgerEntry.objects.filter(
+        member__customer_id=customer_id,
+        kind__in=[EntryKind.EARN, EntryKind.REVERSE],
+        occurred_at__gte=challenge.starts_at,
+        occurred_at__lt=until,
+    ).exclude(reason="challenge").aggregate(total=Coalesce(Sum("points"), 0))["total"]
+    return max(int(earned), 0)
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    """One line of the board: a pseudonym and points, never a name."""
+
+    rank: int
+    pseudonym: str
+    points: int
+
+
+def leaderboard(*, now: datetime, days: int = 30, limit: int = 10) -> list[LeaderboardRow]:
+    """Opted-in members by points earned (net of reversals) in the last `days`, pseudonyms
+    only; ties share a rank."""
+    since = now - timedelta(days=days)
+    rows = (
+        LeaderboardEntry.objects.annotate(
+            points=Coalesce(
+                Sum(
+                    "member__entries__points",
+                    filter=Q(
+                        member__entries__kind__in=[EntryKind.EARN, EntryKind.REVERSE],
+                        member__entries__occurred_at__gt=since,
+                        member__entries__occurred_at__lte=now,
+                    ),
+                ),
+                0,
+            )
+        )
+        .filter(points__gt=0)
+        .order_by("-points", "pseudonym")
+        .values_list("pseudonym", "points")[: max(1, min(limit, 100))]
+    )
+    board: list[LeaderboardRow] = []
+    for pseudonym, points in rows:
+        rank = board[-1].rank if board and board[-1].points == points else len(board) + 1
+        board.append(LeaderboardRow(rank=rank, pseudonym=pseudonym, points=points))
+    return board

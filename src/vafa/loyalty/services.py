@@ -42,16 +42,24 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from vafa.core.errors import NotFoundError, ValidationError
+from vafa.core.money import quantize
 from vafa.customers.models import Customer, Order, OrderStatus
+from vafa.insights.models import CustomerScore
+from vafa.loyalty import events
 from vafa.loyalty.errors import (
+    AlreadyReferred,
     IdempotencyConflict,
     InsufficientPoints,
     InvalidPoints,
+    NotANewCustomer,
     OutOfStock,
     ReasonRequired,
     RedemptionLimitReached,
     RedemptionNotCancellable,
+    ReferralCodeUnknown,
     RewardUnavailable,
+    SelfReferral,
+    SpendCapReached,
     TierRequired,
 )
 from vafa.loyalty.expiry import add_months, lot_expires_at
@@ -59,15 +67,23 @@ from vafa.loyalty.models import (
     BONUS_RULE_KINDS,
     SYSTEM_ACTOR,
     Allocation,
+    Badge,
+    Challenge,
+    ChallengeCompletion,
     EarningRule,
     EntryKind,
     ExpiryPolicy,
+    LeaderboardEntry,
     LedgerEntry,
     Lot,
     Member,
+    MemberBadge,
     ProgramSettings,
     Redemption,
     RedemptionStatus,
+    Referral,
+    ReferralCode,
+    ReferralStatus,
     Reward,
     RuleKind,
     Tier,
@@ -83,8 +99,13 @@ from vafa.loyalty.rules import (
 )
 from vafa.loyalty.selectors import (
     EARNING_STATUSES,
+    FIRST_ORDER_STATUSES,
+    badge_facts,
     category_ancestry,
+    challenge_progress,
+    cheapest_reward_cost,
     is_first_order,
+    member_reward_spend,
     order_facts,
     program_settings,
     qualified_tier,
@@ -166,6 +187,10 @@ class _Book:
         # The member's lots with points left, read once under the lock and kept current by
         # the book's own writes (nobody else can write them while the lock is held).
         self._lots: list[Lot] | None = None
+        # What this book booked, for the events published when it finishes.
+        self.posted: list[LedgerEntry] = []
+        self._available_before: int | None = None
+        self._customer_ref: str | None = None
 
     @classmethod
     def open(
@@ -205,8 +230,10 @@ class _Book:
         occurred_at: datetime | None = None,
         details: dict[str, Any] | None = None,
     ) -> LedgerEntry:
+        if self._available_before is None:
+            self._available_before = self.available()
         self.member.balance += points
-        return LedgerEntry.objects.create(
+        entry = LedgerEntry.objects.create(
             member=self.member,
             kind=kind,
             points=points,
@@ -220,6 +247,21 @@ class _Book:
             reason=reason,
             details=details or {},
         )
+        self.posted.append(entry)
+        return entry
+
+    def available(self) -> int:
+        """Points the member could spend at `now`."""
+        return sum(lot.remaining for lot in self.open_lots(available_only=True))
+
+    @property
+    def customer_ref(self) -> str:
+        """The shop's id for the member (what events name)."""
+        if self._customer_ref is None:
+            self._customer_ref = Customer.objects.values_list("external_id", flat=True).get(
+                pk=self.member.customer_id
+            )
+        return self._customer_ref
 
     def expiry_for(self, earned_at: datetime) -> datetime | None:
         """When points earned at `earned_at` expire under the program's policy (under
@@ -363,8 +405,11 @@ class _Book:
         ]
         for lot in moved:
             lot.expires_at = until
+            lot.expiry_notified_at = None
         if moved:
-            Lot.objects.filter(pk__in=[lot.pk for lot in moved]).update(expires_at=until)
+            Lot.objects.filter(pk__in=[lot.pk for lot in moved]).update(
+                expires_at=until, expiry_notified_at=None
+            )
 
     def spend(self, points: int, *, key: str, actor: str, reason: str = "") -> LedgerEntry:
         """Book a redemption from available lots, soonest-expiring first, or refuse it."""
@@ -401,7 +446,45 @@ class _Book:
         return entry
 
     def finish(self) -> None:
+        """Save the cached balance and debt and publish what this book booked."""
         self.member.save(update_fields=["balance", "debt"])
+        if not self.posted:
+            return
+        events.publish(
+            events.LoyaltyEvent(
+                name=events.POINTS_CHANGED,
+                customer_id=self.customer_ref,
+                occurred_at=self.now,
+                data={
+                    "balance": self.member.balance,
+                    "debt": self.member.debt,
+                    "entries": [
+                        {"id": e.pk, "kind": e.kind, "points": e.points, "reason": e.reason}
+                        for e in self.posted
+                    ],
+                },
+            )
+        )
+        self._publish_reward_available()
+        self.posted = []
+        self._available_before = None
+
+    def _publish_reward_available(self) -> None:
+        """Tell the subscribers when a credit lifted the member's available points across the
+        cost of the cheapest reward open to everyone (a webhook-free, subscribers-only event)."""
+        if not events.has_subscribers() or not any(e.points > 0 for e in self.posted):
+            return
+        cheapest = cheapest_reward_cost(now=self.now)
+        before, after = self._available_before or 0, self.available()
+        if cheapest is not None and before < cheapest <= after:
+            events.publish(
+                events.LoyaltyEvent(
+                    name=events.REWARD_AVAILABLE,
+                    customer_id=self.customer_ref,
+                    occurred_at=self.now,
+                    data={"available": after, "cheapest_reward_points": cheapest},
+                )
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -740,6 +823,7 @@ def reward_redeem(
             )
         if reward.exclusive and not (tier is not None and tier.exclusive_rewards):
             raise TierRequired(f"{reward.name} is for tiers with exclusive rewards", field="reward")
+        _check_spend_cap(book, reward)
         if reward.per_member_limit is not None:
             taken = (
                 Redemption.objects.filter(member=book.member, reward=reward)
@@ -766,7 +850,7 @@ def reward_redeem(
         for attempt in range(5):  # a clash among 32^10 codes is a near-impossibility, but
             try:
                 with transaction.atomic():
-                    return Redemption.objects.create(
+                    redemption = Redemption.objects.create(
                         member=book.member,
                         reward=reward,
                         entry=entry,
@@ -774,10 +858,52 @@ def reward_redeem(
                         created_at=now,
                         expires_at=expires_at,
                     )
+                break
             except IntegrityError:
                 if attempt == 4:
                     raise
-    raise AssertionError("unreachable")
+        events.publish(
+            events.LoyaltyEvent(
+                name=events.REWARD_REDEEMED,
+                customer_id=book.customer_ref,
+                occurred_at=now,
+                data={
+                    "redemption_id": entry.pk,
+                    "reward": {"id": reward.pk, "name": reward.name, "kind": reward.kind},
+                    "code": redemption.code,
+                    "points": reward.points_cost,
+                    "code_expires_at": expires_at.isoformat() if expires_at else None,
+                },
+            )
+        )
+    return redemption
+
+
+def _check_spend_cap(book: _Book, reward: Reward) -> None:
+    """Refuse a reward that would take the program's spend on the member (rewards redeemed in
+    the last 12 months at the point value) past their retention spend cap (A3): the program's
+    fraction of the member's predicted CLV. No score or no CLV yet: no cap (documented in
+    `selectors.VipStatus`)."""
+    program = book.program
+    if program.retention_spend_fraction is None:
+        return
+    clv = (
+        CustomerScore.objects.filter(customer_id=book.member.customer_id)
+        .values_list("predicted_clv", flat=True)
+        .first()
+    )
+    if clv is None:
+        return
+    cap = max(clv, Decimal(0)) * program.retention_spend_fraction
+    spent = member_reward_spend(member=book.member, now=book.now, program=program)
+    cost = Decimal(reward.points_cost) * program.point_value
+    if spent + cost > cap:
+        raise SpendCapReached(
+            f"{reward.name} would bring this member's rewards to {spent + cost} "
+            f"{program.currency} in 12 months, over the cap of "
+            f"{quantize(cap, program.currency)}",
+            field="reward",
+        )
 
 
 def redemption_cancel(
@@ -820,7 +946,9 @@ def redemption_use(*, code: str, now: datetime | None = None) -> Redemption:
     """Record that the shop accepted a coupon code; from then on it cannot be cancelled."""
     now = _aware(now)
     with transaction.atomic():
-        redemption = Redemption.objects.select_related("member").get(code=code)
+        redemption = Redemption.objects.select_related("member").filter(code=code).first()
+        if redemption is None:
+            raise NotFoundError(f"no coupon {code!r}", field="code")
         _lock_member(redemption.member.customer_id, now)
         redemption.refresh_from_db()
         if redemption.status == RedemptionStatus.CANCELLED:
@@ -939,7 +1067,24 @@ def _tier_update(book: _Book) -> TierChange | None:
     member.tier_since = now
     member.tier_below_since = None
     member.save(update_fields=["tier", "tier_since", "tier_below_since"])
+    events.publish(
+        events.LoyaltyEvent(
+            name=events.TIER_CHANGED,
+            customer_id=book.customer_ref,
+            occurred_at=now,
+            data={
+                "from": _tier_ref(current),
+                "to": _tier_ref(qualified),
+                "direction": "up" if going_up else "down",
+                "qualifying_value": str(value),
+            },
+        )
+    )
     return change
+
+
+def _tier_ref(tier: Tier | None) -> dict[str, Any] | None:
+    return None if tier is None else {"id": tier.pk, "name": tier.name, "rank": tier.rank}
 
 
 def tier_recalculate(*, customer: Customer | int, now: datetime | None = None) -> TierChange | None:
@@ -963,3 +1108,314 @@ def tiers_recalculate_all(*, now: datetime | None = None) -> int:
             if _tier_update(_Book(member, now, program)) is not None:
                 changed += 1
     return changed
+
+
+# ---------------------------------------------------------------------------------------------
+# Expiry notices.
+
+EXPIRY_NOTICE_DAYS = 14
+
+
+def points_expiring_notify(*, now: datetime | None = None, days: int = EXPIRY_NOTICE_DAYS) -> int:
+    """Publish `points.expiring` for every member with points expiring within `days`, once per
+    lot (the lot remembers the notice; a moved expiry clears it). Returns the members told.
+
+    Runs daily; the event goes to in-process subscribers (messaging's "points expiring" flow).
+    """
+    now = _aware(now)
+    due = (
+        Lot.objects.filter(
+            remaining__gt=0,
+            expiry_notified_at__isnull=True,
+            expires_at__gt=now,
+            expires_at__lte=now + timedelta(days=days),
+        )
+        .select_related("member__customer")
+        .order_by("member_id", "expires_at")
+    )
+    by_member: dict[int, list[Lot]] = {}
+    for lot in due:
+        by_member.setdefault(lot.member_id, []).append(lot)
+    for lots in by_member.values():
+        with transaction.atomic():
+            Lot.objects.filter(pk__in=[lot.pk for lot in lots]).update(expiry_notified_at=now)
+            events.publish(
+                events.LoyaltyEvent(
+                    name=events.POINTS_EXPIRING,
+                    customer_id=lots[0].member.customer.external_id,
+                    occurred_at=now,
+                    data={
+                        "points": sum(lot.remaining for lot in lots),
+                        "first_expires_at": lots[0].expires_at.isoformat()
+                        if lots[0].expires_at
+                        else None,
+                        "lots": [
+                            {
+                                "points": lot.remaining,
+                                "expires_at": lot.expires_at.isoformat()
+                                if lot.expires_at
+                                else None,
+                            }
+                            for lot in lots
+                        ],
+                    },
+                )
+            )
+    return len(by_member)
+
+
+# ---------------------------------------------------------------------------------------------
+# Referrals.
+
+REFERRAL_CODE_LENGTH = 8
+
+
+def referral_code_get(*, customer: Customer | int, now: datetime | None = None) -> ReferralCode:
+    """The member's referral code, created on first need (the link: `selectors.referral_link`)."""
+    now = _aware(now)
+    with transaction.atomic():
+        member = _lock_member(customer, now)
+        existing = ReferralCode.objects.filter(member=member).first()
+        if existing is not None:
+            return existing
+        for attempt in range(5):
+            try:
+                with transaction.atomic():
+                    return ReferralCode.objects.create(
+                        member=member,
+                        code="".join(
+                            secrets.choice(CODE_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH)
+                        ),
+                        created_at=now,
+                    )
+            except IntegrityError:
+                if attempt == 4:
+                    raise
+    raise AssertionError("unreachable")
+
+
+def _same_person(a: Customer, b: Customer) -> str | None:
+    """Why two customers look like one person, or None. Customers carry no street address, so
+    the check is by email (case-insensitive) and phone number (E.164); both must be non-empty."""
+    if a.pk == b.pk:
+        return "same customer"
+    if a.email and b.email and a.email.strip().lower() == b.email.strip().lower():
+        return "same email"
+    if a.phone and b.phone and a.phone == b.phone:
+        return "same phone"
+    return None
+
+
+def referral_attach(*, referee: Customer, code: str, now: datetime | None = None) -> Referral:
+    """Record that `referee` joined through `code`. Nothing is credited yet: both sides are
+    rewarded by `referrals_settle` once the referee's first paid order is past the return window.
+
+    Refuses an unknown code (`ReferralCodeUnknown`), a self-referral by the same customer, email
+    or phone (`SelfReferral`), a referee who already paid for an order (`NotANewCustomer`) or
+    who joined through another code (`AlreadyReferred`). Attaching the same code again returns
+    the first referral.
+    """
+    now = _aware(now)
+    code = (code or "").strip().upper()
+    owner = ReferralCode.objects.select_related("member__customer").filter(code=code).first()
+    if owner is None:
+        raise ReferralCodeUnknown(f"no referral code {code!r}", field="code")
+    why = _same_person(owner.member.customer, referee)
+    if why is not None:
+        raise SelfReferral(f"a member cannot refer themselves ({why})", field="code")
+    with transaction.atomic():
+        member = _lock_member(referee, now)
+        existing = Referral.objects.filter(referee=member).first()
+        if existing is not None:
+            if existing.code == code:
+                return existing
+            raise AlreadyReferred("this customer already joined through a referral", field="code")
+        if Order.objects.filter(customer=referee, status__in=FIRST_ORDER_STATUSES).exists():
+            raise NotANewCustomer("this customer already bought something", field="code")
+        return Referral.objects.create(
+            referrer=owner.member, referee=member, code=code, created_at=now
+        )
+
+
+def _settle_one(referral: Referral, now: datetime, program: ProgramSettings) -> bool:
+    """Settle one locked pending referral if its time has come; True when it was settled."""
+    first = (
+        Order.objects.filter(
+            customer_id=referral.referee.customer_id, status__in=FIRST_ORDER_STATUSES
+        )
+        .order_by("placed_at", "pk")
+        .first()
+    )
+    if first is None:
+        return False
+    if first.placed_at + timedelta(days=program.return_window_days) > now:
+        return False
+    referral.order = first
+    referral.settled_at = now
+    if first.status not in EARNING_STATUSES:
+        referral.status = ReferralStatus.REJECTED
+        referral.reject_reason = "first order refunded"
+    else:
+        rewarded = Referral.objects.filter(
+            referrer_id=referral.referrer_id,
+            status=ReferralStatus.REWARDED,
+            settled_at__gt=now - timedelta(days=365),
+        ).count()
+        if program.referral_cap is not None and rewarded >= program.referral_cap:
+            referral.status = ReferralStatus.CAPPED
+        else:
+            referral.status = ReferralStatus.REWARDED
+            # Both members' locks, in id order, so two settlements can never deadlock.
+            pair = [referral.referrer_id, referral.referee_id]
+            list(Member.objects.select_for_update().filter(pk__in=pair).order_by("pk"))
+            for side, member in (("referrer", referral.referrer), ("referee", referral.referee)):
+                points_award(
+                    customer=member.customer_id,
+                    kind=RuleKind.REFERRAL,
+                    reference=f"{referral.pk}:{side}",
+                    now=now,
+                )
+    referral.save(update_fields=["order", "settled_at", "status", "reject_reason"])
+    return True
+
+
+def referrals_settle(*, now: datetime | None = None) -> int:
+    """Reward both sides of every pending referral whose referee's first paid order is past the
+    return window (points from the `referral` earning rules); reject it when that order was
+    refunded or cancelled; past the program's cap per referrer (rewarded referrals in the last
+    365 days) record it as `capped` without points. Returns how many were settled. Runs hourly;
+    safe to run again (each award is keyed by the referral and side)."""
+    now = _aware(now)
+    program = program_settings()
+    settled = 0
+    pending = Referral.objects.filter(status=ReferralStatus.PENDING).values_list("pk", flat=True)
+    for referral_id in list(pending):
+        with transaction.atomic():
+            referral = (
+                Referral.objects.select_for_update()
+                .select_related("referrer", "referee")
+                .get(pk=referral_id)
+            )
+            if referral.status == ReferralStatus.PENDING and _settle_one(referral, now, program):
+                settled += 1
+    return settled
+
+
+# ---------------------------------------------------------------------------------------------
+# Gamification.
+
+PSEUDONYM_PREFIX = "Member-"
+
+
+def badges_evaluate(*, customer: Customer | int, now: datetime | None = None) -> list[MemberBadge]:
+    """Award every active badge whose rule the member now meets; returns the new awards.
+    Badges are kept for good (a later refund does not take one back)."""
+    now = _aware(now)
+    badges = list(Badge.objects.filter(active=True))
+    if not badges:
+        return []
+    with transaction.atomic():
+        member = _lock_member(customer, now)
+        held = set(MemberBadge.objects.filter(member=member).values_list("badge_id", flat=True))
+        todo = [b for b in badges if b.pk not in held]
+        if not todo:
+            return []
+        facts = badge_facts(customer=member.customer_id, now=now)
+        return [
+            MemberBadge.objects.create(member=member, badge=badge, awarded_at=now)
+            for badge in todo
+            if facts.meets(badge)
+        ]
+
+
+def challenges_evaluate(
+    *, customer: Customer | int, now: datetime | None = None
+) -> list[ChallengeCompletion]:
+    """Complete every running challenge the member has reached and credit its points once
+    (an `earn` entry keyed by the challenge, reason `challenge`)."""
+    now = _aware(now)
+    running = list(
+        Challenge.objects.filter(active=True, starts_at__lte=now, ends_at__gt=now)
+    )
+    if not running:
+        return []
+    done: list[ChallengeCompletion] = []
+    with transaction.atomic():
+        book = _Book.open(customer, now)
+        finished = set(
+            ChallengeCompletion.objects.filter(member=book.member).values_list(
+                "challenge_id", flat=True
+            )
+        )
+        for challenge in running:
+            if challenge.pk in finished:
+                continue
+            progress = challenge_progress(
+                challenge=challenge, customer=book.member.customer_id, now=now
+            )
+            if progress < challenge.target:
+                continue
+            entry = None
+            if challenge.reward_points > 0:
+                book.expire_due()
+                entry = book.post(
+                    kind=EntryKind.EARN,
+                    points=challenge.reward_points,
+                    key=f"challenge:{challenge.pk}",
+                    actor=SYSTEM_ACTOR,
+                    reason="challenge",
+                    details={"challenge": challenge.pk},
+                )
+                book.credit(entry, available_at=now, expires_at=book.expiry_for(now))
+            done.append(
+                ChallengeCompletion.objects.create(
+                    challenge=challenge, member=book.member, completed_at=now, entry=entry
+                )
+            )
+        book.finish()
+    return done
+
+
+def gamification_run(*, now: datetime | None = None, days: int = 2) -> int:
+    """Evaluate badges and challenges for every member who earned anything in the last `days`
+    (the nightly task); returns the badges and challenges newly won."""
+    now = _aware(now)
+    recent = (
+        LedgerEntry.objects.filter(created_at__gt=now - timedelta(days=days))
+        .values_list("member__customer_id", flat=True)
+        .distinct()
+    )
+    won = 0
+    for customer_id in list(recent):
+        won += len(badges_evaluate(customer=customer_id, now=now))
+        won += len(challenges_evaluate(customer=customer_id, now=now))
+    return won
+
+
+def leaderboard_join(*, customer: Customer | int, now: datetime | None = None) -> LeaderboardEntry:
+    """Opt the member in to the leaderboard under a random pseudonym (joining twice keeps it)."""
+    now = _aware(now)
+    with transaction.atomic():
+        member = _lock_member(customer, now)
+        existing = LeaderboardEntry.objects.filter(member=member).first()
+        if existing is not None:
+            return existing
+        for attempt in range(5):
+            try:
+                with transaction.atomic():
+                    return LeaderboardEntry.objects.create(
+                        member=member,
+                        pseudonym=PSEUDONYM_PREFIX
+                        + "".join(secrets.choice(CODE_ALPHABET) for _ in range(6)),
+                        opted_in_at=now,
+                    )
+            except IntegrityError:
+                if attempt == 4:
+                    raise
+    raise AssertionError("unreachable")
+
+
+def leaderboard_leave(*, customer: Customer | int) -> None:
+    """Opt out: the member and their pseudonym disappear from the board."""
+    customer_id = customer if isinstance(customer, int) else customer.pk
+    LeaderboardEntry.objects.filter(member__customer_id=customer_id).delete()
