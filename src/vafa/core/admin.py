@@ -12,6 +12,21 @@ from django.utils.translation import gettext_lazy as _
 from vafa.core.models import ApiKey
 from vafa.core.services import apikey_create, apikey_revoke
 
+
+class ReadOnlyMixin:
+    """Show rows, never add, change or delete them in the admin (ledgers, logs, computed scores:
+    they change only through their services)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 admin.site.site_header = _("Vafa: customer club")
 admin.site.site_title = _("Vafa")
 admin.site.index_title = _("Shop administration")

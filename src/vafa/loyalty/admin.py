@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from vafa.core.admin import ReadOnlyMixin
 from vafa.loyalty.models import (
     Badge,
     Challenge,
@@ -29,19 +30,6 @@ from vafa.loyalty.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-
-
-class ReadOnlyMixin:
-    """Show rows, never add, change or delete them (the ledger is append-only)."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(ProgramSettings)

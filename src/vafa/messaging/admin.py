@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from vafa.core.admin import ReadOnlyMixin
 from vafa.core.errors import ValidationError
 from vafa.customers.models import Customer
 from vafa.messaging import services
@@ -34,19 +35,6 @@ from vafa.messaging.models import (
     Suppression,
     TelegramLink,
 )
-
-
-class ReadOnlyMixin:
-    """Show rows, never add, change or delete them here."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(MessagingSettings)
