@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "vafa.messaging",
     "vafa.insights",
     "vafa.feedback",
+    "vafa.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -163,6 +164,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Files shared by several apps (the vendored Vazirmatn font) live beside the settings.
+STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 STATIC_ROOT = VAFA_HOME / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every request until collectstatic made it
 STORAGES = {

@@ -8,8 +8,10 @@ from vafa.api import api
 from vafa.core.api_errors import not_found_view
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", RedirectView.as_view(url="/dashboard/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("vafa.dashboard.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("insights/", include("vafa.insights.urls")),
     path("m/", include("vafa.messaging.urls")),
     path("f/", include("vafa.feedback.urls")),

@@ -1,0 +1,136 @@
+"""The overview in a real browser: log in through the admin form, switch language, fit the screen.
+
+Runs Debian's Chromium through Playwright (`tests/support/browser.py`) against Django's
+`live_server`. Screenshots go to the test's temporary directory; with `VAFA_UPDATE_SCREENSHOTS=1`
+the desktop ones are written to `docs/screenshots/dashboard-overview-{fa,en}.png` instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from tests.conftest import require_service
+from tests.dashboard.conftest import STAFF_PASSWORD
+from tests.support.browser import chromium, chromium_missing
+from tests.support.shop import load_shop
+from vafa.insights.services import insights_refresh
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    reason = chromium_missing()
+    if reason:
+        require_service("Chromium", reason)
+    with chromium() as launched:
+        yield launched
+
+
+def _screenshot_path(name: str, tmp_path: Path, *, docs: bool) -> Path:
+    if docs and os.environ.get("VAFA_UPDATE_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SCREENSHOTS / name
+    return tmp_path / name
+
+
+def _check_fits(page: Any, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    page.wait_for_timeout(300)  # let Plotly's responsive charts re-lay out
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"horizontal overflow at {width}px: {scroll_width}px wide"
+
+
+@pytest.fixture
+def shop_on_server(
+    django_db_serialized_rollback: None, live_server: Any, transactional_db: None, tmp_path: Path
+) -> str:
+    """A staff member and an analysed shop behind the live server; returns the server's URL.
+
+    Serialized rollback: the flush after this test must not re-create content types with new
+    ids, or a later test that restores serialized rows (feedback's race test) hits a clash.
+
+    Made before the browser starts: Playwright runs an event loop in the test's thread, and
+    Django refuses database calls from there.
+    """
+    User.objects.create_user("shirin", password=STAFF_PASSWORD, is_staff=True)
+    load_shop(tmp_path / "shop", customers=150, seed=11)
+    insights_refresh(triggered_by="test")
+    return str(live_server.url)
+
+
+def test_staff_log_in_and_read_the_overview_in_persian_then_english(
+    shop_on_server: str, browser: Any, tmp_path: Path
+) -> None:
+    server = shop_on_server
+
+    context = browser.new_context(
+        locale="fa", viewport={"width": 1280, "height": 900}, device_scale_factor=1
+    )
+    page = context.new_page()
+    problems: list[str] = []
+    # A failed load is reported by URL below (the admin login page asks for a favicon).
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console {msg.type}: {msg.text}")
+            if msg.type == "error" and "Failed to load resource" not in msg.text
+            else None
+        ),
+    )
+    page.on(
+        "response",
+        lambda res: (
+            problems.append(f"HTTP {res.status}: {res.url[:80]}")
+            if res.status >= 400 and not res.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on(
+        "request",
+        lambda req: (
+            None
+            if req.url.startswith((server, "data:"))
+            else problems.append(f"request off the server: {req.url[:80]}")
+        ),
+    )
+    try:
+        page.goto(f"{server}/dashboard/")
+        assert "/admin/login/" in page.url
+        page.fill("#id_username", "shirin")
+        page.fill("#id_password", STAFF_PASSWORD)
+        page.click("input[type=submit]")
+        page.wait_for_selector("html[data-charts=ready]", timeout=30_000)
+        assert page.url == f"{server}/dashboard/"
+
+        for lang, direction in (("fa", "rtl"), ("en", "ltr")):
+            if lang != "fa":
+                page.click(f".langs button[value={lang}]")
+                page.wait_for_selector(f"html[lang={lang}][data-charts=ready]", timeout=30_000)
+            assert page.get_attribute("html", "dir") == direction
+            assert page.locator(".plot-container").count() == 2
+            assert page.evaluate("document.fonts.check('16px Vazirmatn')")
+            _check_fits(page, 375)
+            page.screenshot(
+                path=str(tmp_path / f"dashboard-overview-{lang}-375.png"), full_page=True
+            )
+            page.screenshot(path=str(tmp_path / f"dashboard-overview-{lang}-375-top.png"))
+            page.locator("table.saveable").scroll_into_view_if_needed()
+            page.screenshot(path=str(tmp_path / f"dashboard-overview-{lang}-375-saveable.png"))
+            _check_fits(page, 1280)
+            page.screenshot(
+                path=str(_screenshot_path(f"dashboard-overview-{lang}.png", tmp_path, docs=True)),
+                full_page=True,
+            )
+    finally:
+        context.close()
+    assert problems == []
