@@ -66,8 +66,9 @@ def demo(
     if serve:
         from vafa.commands.server import serve as serve_command
 
-        console.print(f"open [bold]http://{host}:{port}/admin/[/bold] — the analysis report is at "
-                      f"[bold]http://{host}:{port}/insights/report/[/bold]")
+        console.print(f"open [bold]http://{host}:{port}/dashboard/[/bold] (log in as {ADMIN_USERNAME}); "
+                      f"the full analysis report is at [bold]http://{host}:{port}/insights/report/"
+                      "[/bold], the admin at /admin/")
         serve_command(host=host, port=port, workers=2, migrate=False)
 
 
