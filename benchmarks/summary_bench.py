@@ -14,6 +14,7 @@ Target (issue 4): at least 5× faster than pandas on 10 M rows.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import resource
 import subprocess
@@ -88,26 +89,38 @@ def pandas_summary(frame: pd.DataFrame, end_day: int) -> pd.DataFrame:
 
 def child(kind: str, data: Path, out: Path) -> None:
     """Run one implementation and print its timings as JSON."""
-    # imports are a one-off cost of any program, so neither side's is timed
+    # Imports are a one-off cost of any program, so neither side's is timed. Ibis imports its
+    # DuckDB backend lazily on first use, so each side first summarises a 1,000-row sample; that
+    # first call is timed and printed on its own ("first call s").
     from vafa.analytics.summary import summary_data_from_transactions
 
     started = time.perf_counter()
     frame = pd.read_parquet(data)
     loaded = time.perf_counter()
     end_day = int(frame["placed_at"].max().floor("D").value // 86_400_000_000_000)
-    if kind == "vafa":
-        result = summary_data_from_transactions(frame)
-    else:
-        result = pandas_summary(frame, end_day)
+
+    def summarise(rows: pd.DataFrame) -> pd.DataFrame:
+        if kind == "vafa":
+            return summary_data_from_transactions(rows, observation_end=_day(end_day))
+        return pandas_summary(rows, end_day)
+
+    summarise(frame.head(1000))
+    warmed = time.perf_counter()
+    result = summarise(frame)
     done = time.perf_counter()
     result.index.name = "customer_id"
     result.to_parquet(out)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
-            {"load_s": loaded - started, "summary_s": done - loaded, "peak_mib": peak_kib / 1024}
+            {"load_s": loaded - started, "first_call_s": warmed - loaded,
+             "summary_s": done - warmed, "peak_mib": peak_kib / 1024}
         )
     )
+
+
+def _day(day: int) -> datetime.date:
+    return datetime.date(1970, 1, 1) + datetime.timedelta(days=day)
 
 
 def run(kind: str, data: Path, out: Path) -> dict[str, float]:
@@ -146,12 +159,13 @@ def main() -> None:
             assert np.allclose(ours[column], theirs[column], rtol=1e-9, atol=1e-9), column
     baseline = results["pandas"]["summary_s"]
     print(f"customers summarised: {len(ours):,}; results identical (1e-9)")
-    print(f"{'implementation':<22}{'summary s':>11}{'speed-up':>10}{'load s':>9}{'peak MiB':>10}")
+    print(f"{'implementation':<22}{'summary s':>11}{'speed-up':>10}{'first call s':>14}"
+          f"{'load s':>9}{'peak MiB':>10}")
     for kind, label in (("pandas", "pandas groupby"), ("vafa", "vafa (Ibis on DuckDB)")):
         row = results[kind]
         print(
             f"{label:<22}{row['summary_s']:>11.2f}{baseline / row['summary_s']:>9.1f}×"
-            f"{row['load_s']:>9.2f}{row['peak_mib']:>10.0f}"
+            f"{row['first_call_s']:>14.2f}{row['load_s']:>9.2f}{row['peak_mib']:>10.0f}"
         )
 
 
