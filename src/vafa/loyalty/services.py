@@ -29,10 +29,11 @@ Rules of the ledger (see `models` for the tables):
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -847,21 +848,16 @@ def reward_redeem(
         expires_at = (
             now + timedelta(days=reward.coupon_valid_days) if reward.coupon_valid_days else None
         )
-        for attempt in range(5):  # a clash among 32^10 codes is a near-impossibility, but
-            try:
-                with transaction.atomic():
-                    redemption = Redemption.objects.create(
-                        member=book.member,
-                        reward=reward,
-                        entry=entry,
-                        code=_new_code(reward.coupon_prefix),
-                        created_at=now,
-                        expires_at=expires_at,
-                    )
-                break
-            except IntegrityError:
-                if attempt == 4:
-                    raise
+        redemption = _create_with_random_code(
+            lambda: Redemption.objects.create(
+                member=book.member,
+                reward=reward,
+                entry=entry,
+                code=_new_code(reward.coupon_prefix),
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
         events.publish(
             events.LoyaltyEvent(
                 name=events.REWARD_REDEEMED,
@@ -1178,19 +1174,29 @@ def referral_code_get(*, customer: Customer | int, now: datetime | None = None) 
         existing = ReferralCode.objects.filter(member=member).first()
         if existing is not None:
             return existing
-        for attempt in range(5):
-            try:
-                with transaction.atomic():
-                    return ReferralCode.objects.create(
-                        member=member,
-                        code="".join(
-                            secrets.choice(CODE_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH)
-                        ),
-                        created_at=now,
-                    )
-            except IntegrityError:
-                if attempt == 4:
-                    raise
+        return _create_with_random_code(
+            lambda: ReferralCode.objects.create(
+                member=member,
+                code="".join(secrets.choice(CODE_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH)),
+                created_at=now,
+            )
+        )
+
+
+_Row = TypeVar("_Row")
+
+
+def _create_with_random_code(create: Callable[[], _Row], attempts: int = 5) -> _Row:
+    """Run `create` (which draws a fresh random code each call) in a savepoint, drawing again
+    when the code clashes with a unique one already stored. A clash is a near-impossibility with
+    these alphabets and lengths, so a few tries are plenty; the last clash is raised."""
+    for attempt in range(attempts):
+        try:
+            with transaction.atomic():
+                return create()
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
     raise AssertionError("unreachable")
 
 
@@ -1400,19 +1406,14 @@ def leaderboard_join(*, customer: Customer | int, now: datetime | None = None) -
         existing = LeaderboardEntry.objects.filter(member=member).first()
         if existing is not None:
             return existing
-        for attempt in range(5):
-            try:
-                with transaction.atomic():
-                    return LeaderboardEntry.objects.create(
-                        member=member,
-                        pseudonym=PSEUDONYM_PREFIX
-                        + "".join(secrets.choice(CODE_ALPHABET) for _ in range(6)),
-                        opted_in_at=now,
-                    )
-            except IntegrityError:
-                if attempt == 4:
-                    raise
-    raise AssertionError("unreachable")
+        return _create_with_random_code(
+            lambda: LeaderboardEntry.objects.create(
+                member=member,
+                pseudonym=PSEUDONYM_PREFIX
+                + "".join(secrets.choice(CODE_ALPHABET) for _ in range(6)),
+                opted_in_at=now,
+            )
+        )
 
 
 def leaderboard_leave(*, customer: Customer | int) -> None:
