@@ -83,6 +83,15 @@ def redis_url() -> Iterator[str]:
         require_service("Redis", str(exc))
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (skips locally, fails in CI when it is missing)."""
+    from tests.support.browser import required_chromium
+
+    with required_chromium() as launched:
+        yield launched
+
+
 @pytest.fixture(scope="session")
 def cdnow_dir() -> Path:
     if not CDNOW.is_dir():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import require_service
-from tests.support.browser import chromium, chromium_missing
 from vafa.analytics.clv import BetaGeoFitter
 from vafa.analytics.io import read_transactions
 from vafa.analytics.report import write_report
@@ -130,14 +127,6 @@ def test_it_refuses_bad_options_clearly(option: list[str], cdnow_dir: Path) -> N
     assert result.exit_code == 2
     assert option[0] in result.output
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    reason = chromium_missing()
-    if reason:
-        require_service("Chromium", reason)
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.mark.browser

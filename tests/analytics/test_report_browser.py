@@ -14,14 +14,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import require_service
-from tests.support.browser import chromium, chromium_missing
 from vafa.analytics.report import write_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -30,14 +27,6 @@ FIXTURE = Path(__file__).parent / "fixtures" / "summary_example.json"
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHARTS_IN_EXAMPLE = 14
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    reason = chromium_missing()
-    if reason:
-        require_service("Chromium", reason)
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")

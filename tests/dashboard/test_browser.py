@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from tests.conftest import require_service
 from tests.dashboard.conftest import STAFF_PASSWORD
-from tests.support.browser import chromium, chromium_missing
+from tests.support.browser import required_chromium
 from tests.support.shop import load_shop
 from vafa.insights.services import insights_refresh
 
@@ -28,10 +27,10 @@ DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    reason = chromium_missing()
-    if reason:
-        require_service("Chromium", reason)
-    with chromium() as launched:
+    """Chromium per test, started after the database fixtures: Playwright's sync API runs an
+    event loop in this thread while the browser is open, and Django refuses to set up the
+    database from there (SynchronousOnlyOperation), so the shared module-scoped one won't do."""
+    with required_chromium() as launched:
         yield launched
 
 

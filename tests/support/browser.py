@@ -49,3 +49,16 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def required_chromium() -> Iterator[Any]:
+    """`chromium()` for a test that needs it: skips locally, fails under VAFA_REQUIRE_SERVICES=1
+    when Debian's Chromium is not installed."""
+    from tests.conftest import require_service
+
+    reason = chromium_missing()
+    if reason:
+        require_service("Chromium", reason)
+    with chromium() as launched:
+        yield launched
