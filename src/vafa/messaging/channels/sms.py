@@ -117,11 +117,10 @@ KAVENEGAR_BAD_RECEPTOR = frozenset({411})
 KAVENEGAR_RETRY = frozenset({401, 403, 407, 409, 416, 418, 419, 429})
 
 
-class KavenegarChannel:
-    """`POST {base}/v1/{API-KEY}/sms/send.json` with `receptor`, `sender`, `message`."""
+class _HttpSmsChannel:
+    """What both SMS gateways share: one HTTP client per flush, closed at its end."""
 
     name = "sms"
-    provider = "kavenegar"
 
     def __init__(self, env: MessagingEnv, client: httpx.Client | None = None) -> None:
         self.env = env
@@ -132,6 +131,12 @@ class KavenegarChannel:
 
     def close(self) -> None:
         self.client.close()
+
+
+class KavenegarChannel(_HttpSmsChannel):
+    """`POST {base}/v1/{API-KEY}/sms/send.json` with `receptor`, `sender`, `message`."""
+
+    provider = "kavenegar"
 
     def send(self, message: OutboxMessage, recipient: Recipient) -> Delivery:
         if not self.env.kavenegar_api_key:
@@ -171,22 +176,11 @@ TWILIO_UNSUBSCRIBED = frozenset({21610})
 TWILIO_RETRY = frozenset({20003, 20429, 20500, 20503, 30001})
 
 
-class TwilioChannel:
+class TwilioChannel(_HttpSmsChannel):
     """`POST {base}/2010-04-01/Accounts/{sid}/Messages.json` with `To`, `From` (or
     `MessagingServiceSid`) and `Body`, authenticated with HTTP basic auth."""
 
-    name = "sms"
     provider = "twilio"
-
-    def __init__(self, env: MessagingEnv, client: httpx.Client | None = None) -> None:
-        self.env = env
-        self.client = client or httpx.Client(timeout=TIMEOUT)
-
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.client.close()
 
     def send(self, message: OutboxMessage, recipient: Recipient) -> Delivery:
         env = self.env
