@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "vafa.customers",
     "vafa.loyalty",
     "vafa.messaging",
+    "vafa.messaging.flows",
+    "vafa.messaging.campaigns",
     "vafa.insights",
     "vafa.feedback",
     "vafa.dashboard",

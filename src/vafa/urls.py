@@ -15,6 +15,7 @@ urlpatterns = [
     path("insights/", include("vafa.insights.urls")),
     path("m/", include("vafa.messaging.urls")),
     path("f/", include("vafa.feedback.urls")),
+    path("p/", include("vafa.dashboard.portal.urls")),
     path("api/v1/", api.urls),
     path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
     path("api/docs/", RedirectView.as_view(url="/api/v1/docs", permanent=False)),

@@ -1,11 +1,12 @@
 """URLs of the merchant dashboard (mounted at /dashboard/)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from vafa.dashboard import views
 
 app_name = "dashboard"
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("segments/", include("vafa.dashboard.segments")),
     path("assets/<str:tag>/<str:name>", views.asset, name="asset"),
 ]

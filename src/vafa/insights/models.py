@@ -92,3 +92,79 @@ class CustomerScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.rfm_segment}"
+
+
+class SegmentHistory(models.Model):
+    """When a customer entered an RFM segment (one row per change, written by each analysis run),
+    so the customer's page can show how they moved and flows can react to entering a segment."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE,
+                                 related_name="segment_history", verbose_name=_("customer"))
+    run = models.ForeignKey(AnalysisRun, on_delete=models.CASCADE, related_name="segment_changes",
+                            verbose_name=_("analysis run"))
+    rfm_segment = models.CharField(_("RFM segment"), max_length=30, choices=RfmSegment.choices)
+    previous_segment = models.CharField(_("previous segment"), max_length=30, blank=True,
+                                        choices=RfmSegment.choices)
+    entered_at = models.DateTimeField(_("entered at"), default=now)
+
+    class Meta:
+        verbose_name = _("segment change")
+        verbose_name_plural = _("segment changes")
+        ordering = ["-entered_at"]
+        indexes = [
+            models.Index(fields=["customer", "-entered_at"], name="seghist_customer_time"),
+            models.Index(fields=["rfm_segment", "-entered_at"], name="seghist_segment_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.previous_segment or '-'} → {self.rfm_segment}"
+
+
+class Segment(models.Model):
+    """A saved set of filters over customers (RFM segment, tier, city, CLV, …) that campaigns
+    send to and the dashboard counts. `definition` is the builder's filter document, compiled to
+    a query by `vafa.insights.segments`; membership is computed when used, never stored."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    definition = models.JSONField(_("filters"), default=dict, blank=True)
+    created_by = models.CharField(_("created by"), max_length=150, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    last_count = models.PositiveIntegerField(_("last count"), null=True, blank=True)
+    last_counted_at = models.DateTimeField(_("last counted at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Goal(models.Model):
+    """A SMART goal (K7): a metric, a target and a deadline, with the baseline it started from."""
+
+    name = models.CharField(_("name"), max_length=200)
+    metric = models.CharField(_("metric"), max_length=50)
+    target = models.DecimalField(_("target"), max_digits=20, decimal_places=4)
+    baseline = models.DecimalField(_("baseline"), max_digits=20, decimal_places=4,
+                                   null=True, blank=True)
+    start = models.DateField(_("start"))
+    deadline = models.DateField(_("deadline"))
+    owner = models.CharField(_("owner"), max_length=150, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=now, editable=False)
+
+    class Meta:
+        verbose_name = _("goal")
+        verbose_name_plural = _("goals")
+        ordering = ["deadline", "name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(deadline__gt=models.F("start")),
+                                   name="goal_deadline_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

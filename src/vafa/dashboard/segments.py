@@ -1,0 +1,7 @@
+"""Segment builder pages (mounted under /dashboard/segments/)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

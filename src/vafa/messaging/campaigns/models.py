@@ -1,0 +1,1 @@
+"""Campaigns, their variants and recipients."""

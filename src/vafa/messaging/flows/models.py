@@ -1,0 +1,1 @@
+"""Flow definitions, steps and per-customer enrolments."""
