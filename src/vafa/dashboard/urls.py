@@ -8,5 +8,6 @@ app_name = "dashboard"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("segments/", include("vafa.dashboard.segments")),
+    path("results/", include("vafa.dashboard.results")),
     path("assets/<str:tag>/<str:name>", views.asset, name="asset"),
 ]
