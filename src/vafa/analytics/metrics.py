@@ -4,7 +4,8 @@ Every time-series function returns a *tidy* frame, one row per period, with ``pe
 ``period_end`` (the period's first and last local calendar day, both inclusive, as midnight
 timestamps without zone), ``complete`` (False for a period cut short by ``as_of``), ``value``, and
 the parts the value is computed from, so a report can show its working. ``period`` is ``"M"``,
-``"Q"`` or ``"Y"`` (calendar periods in the shop's zone ``tz``), a list of boundary dates
+``"Q"`` or ``"Y"`` (Gregorian calendar periods in the shop's zone ``tz``), ``"JM"``, ``"JQ"`` or
+``"JY"`` (Jalali months, seasons and years: the periods Iranian merchants report in), a list of boundary dates
 (``[b0, b1, …, bn]`` gives the periods ``[b0, b1), …, [bn-1, bn)``), or ``None`` for one period
 from the first purchase to ``as_of``. ``as_of`` (default: the last purchase day) is the last day
 looked at; later rows are ignored. Wherever a transactions table is accepted, a
@@ -77,6 +78,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
+import jdatetime
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -108,7 +110,10 @@ __all__ = [
     "time_between_purchases",
 ]
 
-PeriodSpec: TypeAlias = Literal["M", "Q", "Y"] | Sequence[DateLike] | None
+CalendarPeriod: TypeAlias = Literal["M", "Q", "Y", "JM", "JQ", "JY"]
+PeriodSpec: TypeAlias = CalendarPeriod | Sequence[DateLike] | None
+CALENDAR_PERIODS: tuple[str, ...] = ("M", "Q", "Y", "JM", "JQ", "JY")
+_JALALI_MONTHS = {"JM": 1, "JQ": 3, "JY": 12}
 ActiveWindow: TypeAlias = int | Literal["auto"]
 Transactions: TypeAlias = pd.DataFrame | pa.Table | PurchaseHistory
 
@@ -154,9 +159,14 @@ def _periods(period: PeriodSpec, first_day: int, as_of_day: int, tz: str) -> _Pe
     stop = as_of_day + 1
     if period is None:
         bounds = np.array([first_day, stop], dtype=np.int64)
+    elif isinstance(period, str) and period in _JALALI_MONTHS:
+        bounds = np.array(_jalali_bounds(period, first_day, as_of_day), dtype=np.int64)
     elif isinstance(period, str):
-        if period not in ("M", "Q", "Y"):
-            raise InputError(f"period must be 'M', 'Q', 'Y', a list of dates or None: {period!r}")
+        if period not in CALENDAR_PERIODS:
+            raise InputError(
+                f"period must be 'M', 'Q', 'Y', 'JM', 'JQ', 'JY', a list of dates or None: "
+                f"{period!r}"
+            )
         first = pd.Timestamp(_EPOCH + np.timedelta64(first_day, "D"))
         last = pd.Timestamp(_EPOCH + np.timedelta64(as_of_day, "D"))
         spans = pd.period_range(start=first, end=last, freq=period)
@@ -177,6 +187,34 @@ def _periods(period: PeriodSpec, first_day: int, as_of_day: int, tz: str) -> _Pe
     starts, ends = starts[keep], ends[keep]
     clipped = np.minimum(ends, stop)
     return _Periods(starts=starts, ends=clipped, complete=ends <= stop)
+
+
+def _jalali_start(day: int, months: int) -> tuple[int, int]:
+    """The Jalali (year, month) opening the `months`-long period that holds local day `day`."""
+    jalali = jdatetime.date.fromgregorian(date=_day_to_date(day))
+    return jalali.year, (jalali.month - 1) // months * months + 1
+
+
+def _jalali_shift(year: int, month: int, months: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) + months
+    return index // 12, index % 12 + 1
+
+
+def _jalali_day(year: int, month: int) -> int:
+    """Local day number of the first day of a Jalali month."""
+    return day_number(jdatetime.date(year, month, 1).togregorian())
+
+
+def _jalali_bounds(period: str, first_day: int, last_day: int) -> list[int]:
+    """Boundaries of the Jalali months, seasons or years from the one holding `first_day` to the
+    one after the one holding `last_day` (Farvardin 1 opens the year and the spring season)."""
+    months = _JALALI_MONTHS[period]
+    year, month = _jalali_start(first_day, months)
+    bounds = [_jalali_day(year, month)]
+    while bounds[-1] <= last_day:
+        year, month = _jalali_shift(year, month, months)
+        bounds.append(_jalali_day(year, month))
+    return bounds
 
 
 def _occasions(transactions: Transactions, as_of: DateLike | None, tz: str) -> PurchaseHistory:
@@ -807,7 +845,7 @@ _KPI_LABELS: dict[str, str] = {
 def kpi_table(
     transactions: Transactions,
     *,
-    period: Literal["M", "Q", "Y"] = "Q",
+    period: CalendarPeriod = "Q",
     as_of: DateLike | None = None,
     include_partial: bool = False,
     active_window: ActiveWindow = 365,
@@ -824,8 +862,10 @@ def kpi_table(
     (relative change in %, NaN from 0). ``attrs`` holds both periods' first and last days
     (ISO strings) and ``complete``.
     """
-    if period not in ("M", "Q", "Y"):
-        raise InputError("kpi_table compares calendar periods: period must be 'M', 'Q' or 'Y'")
+    if period not in CALENDAR_PERIODS:
+        raise InputError(
+            "kpi_table compares calendar periods: period must be 'M', 'Q', 'Y', 'JM', 'JQ' or 'JY'"
+        )
     # one history serves every KPI below: ids are factorised and days grouped only once
     history = purchase_history(transactions, as_of=as_of, tz=tz)
     as_of_day = history.as_of
@@ -891,6 +931,16 @@ def kpi_table(
 
 def _comparison_bounds(period: str, as_of_day: int, include_partial: bool) -> list[int]:
     """Three local days: previous start, current start, current end (exclusive)."""
+    if period in _JALALI_MONTHS:
+        months = _JALALI_MONTHS[period]
+        year, month = _jalali_start(as_of_day + (0 if include_partial else 1), months)
+        if not include_partial:
+            year, month = _jalali_shift(year, month, -months)
+        return [
+            _jalali_day(*_jalali_shift(year, month, -months)),
+            _jalali_day(year, month),
+            _jalali_day(*_jalali_shift(year, month, months)),
+        ]
     anchor = pd.Timestamp(_EPOCH + np.timedelta64(as_of_day + (0 if include_partial else 1), "D"))
     holding = pd.Period(anchor, freq=period)
     current = holding if include_partial else holding - 1

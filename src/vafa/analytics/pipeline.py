@@ -40,7 +40,8 @@ from vafa.analytics.summary import (
 from vafa.core.money import quantize
 
 SCHEMA_VERSION = 1
-PERIOD_NAMES = {"M": "month", "Q": "quarter", "Y": "year"}
+PERIOD_NAMES = {"M": "month", "Q": "quarter", "Y": "year",
+                "JM": "jalali_month", "JQ": "jalali_season", "JY": "jalali_year"}
 CLV_DISTRIBUTION_EDGES = [0, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000, 2500, 5000,
                           10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000]
 # kpi_table metric id → summary key; money metrics are written as decimal strings.
@@ -71,7 +72,7 @@ class AnalysisOptions:
     """Settings of one analysis. Defaults suit a typical online shop."""
 
     as_of: dt.date | None = None  # observation end; default: the last purchase day
-    period: Literal["M", "Q", "Y"] = "Q"
+    period: Literal["M", "Q", "Y", "JM", "JQ", "JY"] = "Q"  # J…: Jalali month/season/year
     active_window_days: int = 365
     time_unit: Literal["D", "W"] = "W"
     holdout_weeks: int | None = None  # None: half the observed span, at most 52 weeks

@@ -56,7 +56,8 @@ PARAM_SYMBOLS: dict[str, str] = {
     "r": "r", "alpha": "α", "a": "a", "b": "b", "s": "s", "beta": "β", "p": "p", "q": "q",
     "v": "γ", "gamma": "γ",
 }
-PERIODS = frozenset({"day", "week", "month", "quarter", "year"})
+PERIODS = frozenset({"day", "week", "month", "quarter", "year",
+                     "jalali_month", "jalali_season", "jalali_year"})
 TIME_UNITS = {"day": "unit_days", "days": "unit_days", "week": "unit_weeks",
               "weeks": "unit_weeks", "month": "unit_months", "months": "unit_months"}
 

@@ -102,6 +102,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "period_month": _entry("ماه", "شهر", "month"),
     "period_quarter": _entry("فصل", "ربع سنة", "quarter"),
     "period_year": _entry("سال", "سنة", "year"),
+    "period_jalali_month": _entry("ماه شمسی", "شهر هجري شمسي", "Solar Hijri month"),
+    "period_jalali_season": _entry("فصل", "فصل هجري شمسي", "Solar Hijri season"),
+    "period_jalali_year": _entry("سال شمسی", "سنة هجرية شمسية", "Solar Hijri year"),
     "current_vs_previous": _entry(
         "دوره‌ی جاری ({current}) در برابر دوره‌ی پیش ({previous})",
         "الفترة الحالية ({current}) مقارنةً بالفترة السابقة ({previous})",

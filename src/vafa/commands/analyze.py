@@ -46,7 +46,7 @@ def analyze(
         None, "--surveys", help="Survey answers CSV: customer_id, kind (nps|csat|ces), score, "
         "answered_at."),
     currency: str = typer.Option("", "--currency", help="Currency of the amounts, e.g. IRT, USD."),
-    period: str = typer.Option("Q", "--period", help="KPI period: M (month), Q or Y."),
+    period: str = typer.Option("Q", "--period", help="KPI period: M (month), Q or Y; JM, JQ or JY for Solar Hijri (Jalali) months, seasons or years."),
     time_unit: str = typer.Option("W", "--time-unit", help="CLV model time unit: W or D."),
     tz: str = typer.Option("UTC", "--tz", help="The shop's time zone (decides the calendar day "
                            "of a timestamp without offset)."),
@@ -77,12 +77,13 @@ def _options(
     active_window: int,
 ) -> Any:
     from vafa.analytics.errors import InputError
+    from vafa.analytics.metrics import CALENDAR_PERIODS
     from vafa.analytics.pipeline import AnalysisOptions
 
     if lang not in LANGS:
         raise InputError(f"--lang: expected one of {', '.join(LANGS)}, got {lang!r}")
-    if period not in ("M", "Q", "Y"):
-        raise InputError(f"--period: expected M, Q or Y, got {period!r}")
+    if period not in CALENDAR_PERIODS:
+        raise InputError(f"--period: expected one of {', '.join(CALENDAR_PERIODS)}, got {period!r}")
     if time_unit not in ("W", "D"):
         raise InputError(f"--time-unit: expected W or D, got {time_unit!r}")
     try:
