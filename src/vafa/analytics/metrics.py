@@ -1042,3 +1042,186 @@ def goal_progress(
         slope_per_day=slope,
         points=len(values),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# surveys by group, support tickets
+# --------------------------------------------------------------------------------------------
+
+__all__ += ["support_times", "survey_metrics_by"]
+
+
+def survey_metrics_by(
+    answers: pd.DataFrame | pa.Table,
+    *,
+    by: str,
+    invitations: pd.DataFrame | pa.Table | None = None,
+    period: PeriodSpec = None,
+    as_of: DateLike | None = None,
+    tz: str = "UTC",
+) -> pd.DataFrame:
+    """`survey_metrics` for each group of customers (an RFM segment, a loyalty tier, a channel).
+
+    ``answers`` (and ``invitations``, when given) carry a column named ``by`` holding each row's
+    group; a group missing is written as "". All groups share one calendar (``as_of`` defaults to
+    the last answer of any group), so their periods line up row for row. Returns the tidy
+    `survey_metrics` frame with a ``group`` column first; a group without answers is left out
+    (its response rate alone would be 0 % of a handful of invitations, not a finding).
+    """
+    frame = answers.to_pandas() if isinstance(answers, pa.Table) else answers
+    sent = invitations.to_pandas() if isinstance(invitations, pa.Table) else invitations
+    if by not in frame:
+        raise InputError(f"survey answers lack the group column {by!r}")
+    if sent is not None and by not in sent:
+        raise InputError(f"survey invitations lack the group column {by!r}")
+    checked = read_survey_answers(frame, tz=tz).assign(
+        **{by: frame[by].fillna("").astype("str").to_numpy()}
+    )
+    if checked.empty:
+        raise InputError("no survey answers")
+    as_of_day = (
+        int(day_numbers(checked["answered_at"], tz).max()) if as_of is None
+        else day_number(as_of, tz)
+    )
+    first_day = int(day_numbers(checked["answered_at"], tz).min())
+    if sent is not None and not sent.empty:
+        first_day = min(first_day, int(day_numbers(_aware(sent["sent_at"], "sent_at", tz),
+                                                   tz).min()))
+    bounds = _shared_bounds(period, first_day, as_of_day, tz)
+    as_of = _day_to_date(as_of_day)
+    parts: list[pd.DataFrame] = []
+    sent_groups = None if sent is None else sent[by].fillna("").astype("str")
+    for name in sorted(checked[by].unique()):
+        given = checked[checked[by] == name]
+        invited = None
+        if sent is not None and sent_groups is not None:
+            chosen = sent[(sent_groups == name).to_numpy()]
+            invited = None if chosen.empty else chosen
+        part = survey_metrics(given.drop(columns=[by]), invitations=invited, period=bounds,
+                              as_of=as_of, tz=tz)
+        parts.append(part.assign(group=name))
+    combined = pd.concat(parts, ignore_index=True)
+    return combined[["group", *[c for c in combined.columns if c != "group"]]]
+
+
+def _shared_bounds(
+    period: PeriodSpec, first_day: int, as_of_day: int, tz: str
+) -> list[datetime.date]:
+    """Explicit period boundaries from `first_day` to past `as_of_day`, so that groups whose
+    answers start or stop at different times are measured over the same periods."""
+    if period is None:
+        return [_day_to_date(first_day), _day_to_date(as_of_day + 1)]
+    if not isinstance(period, str):
+        return [_day_to_date(day_number(value, tz)) for value in period]
+    # look far enough ahead that the period holding as_of is not cut short (a year at most)
+    extended = _periods(period, first_day, as_of_day + 400, tz)
+    keep = extended.starts <= as_of_day
+    days = [*extended.starts[keep].tolist(), int(extended.ends[keep][-1])]
+    return [_day_to_date(day) for day in days]
+
+
+def _hours(later: pd.Series, earlier: pd.Series) -> np.ndarray:
+    return ((later - earlier) / pd.Timedelta(hours=1)).to_numpy(dtype=np.float64)
+
+
+def support_times(
+    tickets: pd.DataFrame | pa.Table,
+    *,
+    period: PeriodSpec = None,
+    as_of: DateLike | None = None,
+    tz: str = "UTC",
+    quantile: float = 0.9,
+) -> pd.DataFrame:
+    """How fast support answers and resolves tickets, and how tickets were rated, per period.
+
+    ``tickets`` has ``opened_at`` and, when known, ``first_response_at``, ``resolved_at`` and
+    ``satisfaction`` (1–5). Three metrics, each counted in the period of the event that ends it
+    (the usual help-desk convention: "tickets resolved in March took …"), so an open ticket
+    never drags a finished period:
+
+    * ``first_response_hours``: hours from opening to the first answer; ``value`` the median,
+      ``p90`` the ``quantile`` (linear interpolation, numpy's default), ``mean``, ``tickets``;
+    * ``resolution_hours``: hours from opening to resolution, same parts;
+    * ``ticket_csat``: % of rated tickets rated 4 or 5 (period of resolution, else of opening),
+      parts ``rated``, ``satisfied``, ``mean_rating``.
+
+    A time before the opening is a clock or import error: it is left out with a
+    `StatisticalWarning`, never counted as a negative duration.
+    """
+    import warnings
+
+    frame = tickets.to_pandas() if isinstance(tickets, pa.Table) else tickets.copy()
+    if "opened_at" not in frame:
+        raise InputError("tickets lack column(s): opened_at")
+    if not 0 < quantile < 1:
+        raise InputError("quantile must be between 0 and 1")
+    frame = frame.reset_index(drop=True)
+    if frame.empty:
+        raise InputError("no tickets")
+    opened = _aware(frame["opened_at"], "opened_at", tz)
+
+    def optional(name: str) -> pd.Series:
+        if name not in frame:
+            return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
+        present = frame[name].notna()
+        out = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
+        if present.any():
+            out[present] = _aware(frame.loc[present, name], name, tz)
+        return out
+
+    answered, resolved = optional("first_response_at"), optional("resolved_at")
+    rating = pd.to_numeric(frame.get("satisfaction", pd.Series(np.nan, index=frame.index)),
+                           errors="coerce").to_numpy(dtype=np.float64)
+    rated = ~np.isnan(rating)
+    if ((rating[rated] < 1) | (rating[rated] > 5) | (rating[rated] != np.round(rating[rated]))
+            ).any():
+        raise InputError("satisfaction must be a whole number from 1 to 5")
+    events = pd.concat([opened, answered.dropna(), resolved.dropna()])
+    all_days = day_numbers(events, tz)
+    as_of_day = int(all_days.max()) if as_of is None else day_number(as_of, tz)
+    periods = _periods(period, int(all_days.min()), as_of_day, tz)
+    count = len(periods.starts)
+    parts: list[pd.DataFrame] = []
+    for name, end in (("first_response_hours", answered), ("resolution_hours", resolved)):
+        known = end.notna().to_numpy()
+        hours = np.full(len(frame), np.nan)
+        hours[known] = _hours(end[known], opened[known])
+        backwards = known & (hours < 0)
+        if backwards.any():
+            warnings.warn(
+                f"{int(backwards.sum())} ticket(s) with {name.removesuffix('_hours')} before "
+                "opening left out",
+                StatisticalWarning,
+                stacklevel=2,
+            )
+        usable = known & ~backwards
+        where = np.full(len(frame), -1)
+        where[usable] = periods.locate(day_numbers(end[usable], tz))
+        median = np.full(count, np.nan)
+        upper = np.full(count, np.nan)
+        mean = np.full(count, np.nan)
+        measured = np.zeros(count, dtype=np.int64)
+        for index in range(count):
+            values = hours[where == index]
+            if len(values):
+                median[index] = float(np.median(values))
+                upper[index] = float(np.quantile(values, quantile))
+                mean[index] = float(values.mean())
+                measured[index] = len(values)
+        parts.append(
+            _tidy(periods, median, p90=upper, mean=mean, tickets=measured).assign(metric=name)
+        )
+    rated_at = resolved.where(resolved.notna(), opened)
+    where = np.full(len(frame), -1)
+    where[rated] = periods.locate(day_numbers(rated_at[rated], tz))
+    inside = where >= 0
+    total = np.bincount(where[inside], minlength=count).astype(np.int64)
+    satisfied = np.bincount(where[inside & (rating >= 4)], minlength=count).astype(np.int64)
+    rating_sum = np.bincount(where[inside], weights=rating[inside], minlength=count)
+    parts.append(
+        _tidy(periods, _percent(satisfied, total), rated=total, satisfied=satisfied,
+              mean_rating=_ratio(rating_sum, total)).assign(metric="ticket_csat")
+    )
+    combined = pd.concat(parts, ignore_index=True)
+    ordered = ["metric", *_PERIOD_COLUMNS, "value"]
+    return combined[ordered + [c for c in combined.columns if c not in ordered]]

@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema
+from django.urls import reverse
+from ninja import Field, File, Query, Router, Schema, UploadedFile
 from pydantic import ConfigDict
 
 from vafa.core.auth import ApiKeyAuth, request_api_key
@@ -18,7 +19,7 @@ from vafa.core.errors import NotFoundError
 from vafa.core.idempotency import idempotent_response
 from vafa.customers.models import Customer, Product
 from vafa.customers.selectors import MAX_PAGE
-from vafa.feedback import reviews, selectors, services
+from vafa.feedback import conf, reviews, selectors, services
 from vafa.feedback.links import survey_url
 from vafa.feedback.models import Review, SurveyResponse, Trigger
 
@@ -127,6 +128,7 @@ class ReviewOut(Schema):
     replied_at: datetime | None
     published_at: datetime | None
     verified_buyer: bool
+    photo_url: str | None = Field(None, description="The customer's photo, when they added one.")
 
 
 class ReviewPage(Schema):
@@ -159,6 +161,12 @@ def review_create(request: HttpRequest, payload: ReviewIn) -> HttpResponse:
     return idempotent_response(request, api_key=api_key, perform=perform)
 
 
+def _photo_url(review: Review) -> str | None:
+    if not review.photo:
+        return None
+    return f"{conf.base_url()}{reverse('feedback:review_photo', args=[review.pk])}"
+
+
 def _review_out(review: Review) -> dict[str, Any]:
     customer = review.customer
     initial = f" {customer.last_name[:1]}." if customer.last_name else ""
@@ -167,6 +175,7 @@ def _review_out(review: Review) -> dict[str, Any]:
         "stars": review.stars, "text": review.text, "reply": review.reply,
         "replied_at": review.replied_at, "published_at": review.published_at,
         "verified_buyer": review.order_id is not None,
+        "photo_url": _photo_url(review),
     }
 
 
@@ -177,3 +186,27 @@ def reviews_list(request: HttpRequest, query: Query[ReviewsQuery]) -> dict[str, 
         product_external_id=query.product_id, cursor=query.cursor, limit=query.limit
     )
     return {"items": [_review_out(r) for r in rows], "next_cursor": next_cursor}
+
+
+class PhotoAttached(Schema):
+    id: int
+    photo_url: str
+
+
+@router.post("/reviews/{review_id}/photo", response={200: PhotoAttached},
+             summary="Attach a photo to a review")
+def review_photo_upload(
+    request: HttpRequest, review_id: int, photo: File[UploadedFile]
+) -> dict[str, Any]:
+    """Multipart upload (field `photo`): a JPEG, PNG or WebP of at most 5 MB, checked by
+    content. Replaces an earlier photo; shown once the review is published.
+
+    Safe to retry without an `Idempotency-Key`: sending the same photo again leaves the review
+    as it was (the stored idempotency fingerprint needs the raw body, which a multipart upload
+    has already streamed to the parser)."""
+    request_api_key(request)
+    review = Review.objects.filter(pk=review_id).first()
+    if review is None:
+        raise NotFoundError("no such review", field="review_id")
+    reviews.review_photo_set(review=review, photo=photo)
+    return {"id": review.pk, "photo_url": _photo_url(review) or ""}

@@ -53,3 +53,12 @@ def lapse_days() -> int:
     """A customer whose last paid order is this old has stopped buying and gets the exit
     survey once (`VAFA_SURVEY_LAPSE_DAYS`, default 180)."""
     return int(_value("VAFA_SURVEY_LAPSE_DAYS", "180"))
+
+
+MAX_PHOTO_BYTES = 5 * 1024 * 1024
+"""Largest review photo accepted (5 MiB): a phone photo fits, a video renamed .jpg does not."""
+
+
+def review_link_days() -> int:
+    """How long a review-request link stays valid (`VAFA_REVIEW_LINK_DAYS`, default 60)."""
+    return int(_value("VAFA_REVIEW_LINK_DAYS", "60"))

@@ -7,6 +7,7 @@ language (`{"fa": …, "ar": …, "en": …}`) in JSON, so a merchant edits one 
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from django.db.models import Q
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
-from vafa.customers.models import Customer
+from vafa.customers.models import Channel, Customer
 
 LANGUAGES = ("fa", "ar", "en")
 
@@ -36,6 +37,18 @@ class QuestionType(models.TextChoices):
     CHOICE = "choice", _("Choice")
     SCALE = "scale", _("Scale")
     TEXT = "text", _("Text")
+    MULTI = "multi", _("Several choices")
+
+
+CHOICE_TYPES = frozenset({QuestionType.CHOICE, QuestionType.MULTI})
+
+PROFILE_FIELDS: dict[str, frozenset[str]] = {
+    "interests": CHOICE_TYPES,
+    "reward_type": frozenset({QuestionType.CHOICE}),
+    "channel": frozenset({QuestionType.CHOICE}),
+}
+"""Profile fields a question may fill (its `"profile"` key), with the question types that fit:
+the answer lands on the customer's `CustomerPreference` when the survey is completed."""
 
 
 def pick_language(texts: dict[str, Any] | None, language: str) -> str:
@@ -66,7 +79,13 @@ def questions_problems(questions: object) -> list[str]:
             problems.append(str(_("Question %(id)s has an unknown type.") % {"id": qid}))
         if not isinstance(question.get("label"), dict) or not question["label"]:
             problems.append(str(_("Question %(id)s needs a label.") % {"id": qid}))
-        if kind == QuestionType.CHOICE and not (
+        profile = question.get("profile")
+        if profile is not None and kind not in PROFILE_FIELDS.get(str(profile), ()):
+            problems.append(
+                str(_("Question %(id)s cannot fill the profile field %(field)s.")
+                    % {"id": qid, "field": profile})
+            )
+        if kind in CHOICE_TYPES and not (
             isinstance(question.get("choices"), list) and question["choices"]
             and all(isinstance(c, dict) and "value" in c for c in question["choices"])
         ):
@@ -85,8 +104,9 @@ class Survey(models.Model):
     """A questionnaire. Scored kinds ask one headline question (`prompt`, answered in one click
     from the message) then `questions`; a custom survey has only `questions`.
 
-    `questions` is a list of `{"id", "type": choice|scale|text, "label": {lang: text},
-    "required": bool, "choices": [{"value", "label": {lang: text}}], "min", "max"}`.
+    `questions` is a list of `{"id", "type": choice|multi|scale|text, "label": {lang: text},
+    "required": bool, "choices": [{"value", "label": {lang: text}}], "min", "max",
+    "profile": interests|reward_type|channel}` (`profile`: see `PROFILE_FIELDS`).
     """
 
     slug = models.SlugField(_("slug"), max_length=50, unique=True)
@@ -272,6 +292,13 @@ class ReviewStatus(models.TextChoices):
     REJECTED = "rejected", _("Rejected")
 
 
+def review_photo_path(review: Review, filename: str) -> str:
+    """Where a review photo is stored: a random name (never the customer's file name) with the
+    extension the content was recognised as."""
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"reviews/{now():%Y/%m}/{secrets.token_hex(12)}.{extension}"
+
+
 class Review(models.Model):
     """A verified buyer's review of a product. Moderation is about abuse, not about stars:
     negative reviews are published too, with the merchant's reply beside them."""
@@ -297,6 +324,10 @@ class Review(models.Model):
     created_at = models.DateTimeField(_("created at"), default=now, editable=False)
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
     reward_granted_at = models.DateTimeField(_("reward granted at"), null=True, blank=True)
+    photo = models.FileField(
+        _("photo"), upload_to=review_photo_path, blank=True, max_length=200,
+        help_text=_("JPEG, PNG or WebP, checked by content."),
+    )
 
     class Meta:
         verbose_name = _("review")
@@ -312,3 +343,42 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id}:{self.stars}★"
+
+
+class RewardPreference(models.TextChoices):
+    """The kind of reward a customer says they like best (a birthday gift follows it)."""
+
+    POINTS = "points", _("Points")
+    DISCOUNT = "discount", _("Discount code")
+    FREE_SHIPPING = "free_shipping", _("Free shipping")
+    GIFT = "gift", _("Gift")
+
+
+class CustomerPreference(models.Model):
+    """What a customer told us they like: interests (topic or category codes), the reward they
+    prefer and the channel they want to hear from us on. Filled by survey questions marked with
+    a `profile` field, or by staff; read through `selectors.customer_preferences`."""
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.CASCADE, related_name="preference", verbose_name=_("customer")
+    )
+    interests = models.JSONField(_("interests"), default=list, blank=True)
+    reward_type = models.CharField(
+        _("preferred reward"), max_length=20, choices=RewardPreference.choices, blank=True
+    )
+    channel = models.CharField(
+        _("preferred channel"), max_length=20, choices=Channel.choices, blank=True
+    )
+    source = models.CharField(
+        _("source"), max_length=100, blank=True,
+        help_text=_("Where the last change came from, e.g. survey-response:12 or staff."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), default=now)
+
+    class Meta:
+        verbose_name = _("customer preference")
+        verbose_name_plural = _("customer preferences")
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {', '.join(map(str, self.interests))}"

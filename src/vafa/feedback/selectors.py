@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
+import jdatetime
 import pandas as pd
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from vafa.analytics.errors import InputError
-from vafa.analytics.metrics import survey_metrics
+from vafa.analytics.metrics import survey_metrics, survey_metrics_by
 from vafa.core.errors import NotFoundError, ValidationError
 from vafa.customers.models import Customer
 from vafa.customers.selectors import MAX_PAGE, decode_cursor, encode_cursor
@@ -23,6 +25,7 @@ from vafa.feedback.models import (
     EXIT_SURVEY,
     LANGUAGES,
     SCALES,
+    CustomerPreference,
     Survey,
     SurveyInvitation,
     SurveyResponse,
@@ -135,8 +138,10 @@ def text_terms_by_band(
 
 
 def _frames(
-    since: datetime | None, until: datetime | None
+    since: datetime | None, until: datetime | None, group: tuple[str, str] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scored answers and invitations as the metrics want them; with `group` (the lookup from
+    a response, the lookup from an invitation), each frame gets a `group` column too."""
     answers = SurveyResponse.objects.filter(survey__kind__in=list(SCALES), score__isnull=False)
     invitations = SurveyInvitation.objects.filter(survey__kind__in=list(SCALES))
     if since is not None:
@@ -145,16 +150,20 @@ def _frames(
     if until is not None:
         answers = answers.filter(answered_at__lt=until)
         invitations = invitations.filter(created_at__lt=until)
+    extra = [] if group is None else ["group"]
     answer_rows = list(answers.values_list(
-        "customer_id", "survey__kind", "score", "answered_at", "invitation__channel"
+        "customer_id", "survey__kind", "score", "answered_at", "invitation__channel",
+        *([] if group is None else [group[0]]),
     ))
-    invitation_rows = list(
-        invitations.values_list("customer_id", "survey__kind", "created_at", "channel")
-    )
+    invitation_rows = list(invitations.values_list(
+        "customer_id", "survey__kind", "created_at", "channel",
+        *([] if group is None else [group[1]]),
+    ))
     return (
         pd.DataFrame(answer_rows, columns=["customer_id", "kind", "score", "answered_at",
-                                           "channel"]),
-        pd.DataFrame(invitation_rows, columns=["customer_id", "kind", "sent_at", "channel"]),
+                                           "channel", *extra]),
+        pd.DataFrame(invitation_rows, columns=["customer_id", "kind", "sent_at", "channel",
+                                               *extra]),
     )
 
 
@@ -196,9 +205,49 @@ def survey_kpis(
     return pd.concat(parts, ignore_index=True)
 
 
+KPI_GROUPS: dict[str, tuple[str, str]] = {
+    "segment": ("customer__score__rfm_segment", "customer__score__rfm_segment"),
+    "tier": ("customer__loyalty__tier__name", "customer__loyalty__tier__name"),
+    "channel": ("invitation__channel", "channel"),
+}
+"""How to find each answer's and invitation's group: the customer's RFM segment (insights
+`CustomerScore`), loyalty tier (loyalty `Member.tier`) or the invitation's channel."""
+
+
+def survey_kpis_by(
+    *,
+    by: Literal["segment", "tier", "channel"],
+    period: Literal["M", "Q", "Y", "JM", "JQ", "JY"] = "M",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pd.DataFrame:
+    """NPS, CSAT, CES and response rate per period and per group, as tidy rows: `group`,
+    `metric`, `period_start`, `period_end`, `complete`, `value` and the parts (see
+    `vafa.analytics.metrics.survey_metrics_by`). All groups share one calendar.
+
+    Segment and tier are the customer's current ones (the latest analysis run, today's tier),
+    not those at the time of answering: the question answered is "how do today's champions
+    feel", which is what a merchant acts on. "" gathers customers without a segment or tier.
+    Two queries; an empty frame when nothing was answered.
+    """
+    if by not in KPI_GROUPS:
+        raise ValidationError(f"by must be one of {', '.join(KPI_GROUPS)}", field="by")
+    answers, invitations = _frames(since, until, KPI_GROUPS[by])
+    if answers.empty:
+        return pd.DataFrame(columns=["group", "metric", "period_start", "period_end",
+                                     "complete", "value"])
+    return survey_metrics_by(
+        answers.drop(columns=["channel"]), by="group",
+        invitations=None if invitations.empty else invitations.drop(columns=["channel"]),
+        period=period, tz=settings.TIME_ZONE,
+    )
+
+
 # -- exit surveys -------------------------------------------------------------------------------
 
 EXIT_SEGMENTS: dict[str, str] = {
+    "segment": "customer__score__rfm_segment",
+    "tier": "customer__loyalty__tier__name",
     "trigger": "invitation__trigger",
     "channel": "invitation__channel",
     "city": "customer__city",
@@ -217,8 +266,8 @@ class ExitReasonCount:
 def exit_reasons(
     *, by: str = "trigger", since: datetime | None = None, until: datetime | None = None
 ) -> list[ExitReasonCount]:
-    """Why customers left, counted per segment (`by`: trigger, channel, city, country or
-    acquisition_source), most frequent first; feeds the churn-factors view."""
+    """Why customers left, counted per segment (`by`: segment, tier, trigger, channel, city,
+    country or acquisition_source), most frequent first; feeds the churn-factors view."""
     if by not in EXIT_SEGMENTS:
         raise ValidationError(
             f"by must be one of {', '.join(EXIT_SEGMENTS)}", field="by"
@@ -237,3 +286,108 @@ def exit_reasons(
         ExitReasonCount(segment=segment, reason=reason, count=n)
         for (segment, reason), n in sorted(counts.items(), key=lambda i: (i[0][0], -i[1], i[0][1]))
     ]
+
+
+# -- preferences --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What a customer told us they like (`updated_at` None: they have not told us yet).
+
+    `interests` are the values of the preferences survey's choices (topic codes such as
+    `books`, or category names when the merchant edited the choices to match the catalogue);
+    `reward_type` is a `RewardPreference` value, `channel` a `customers.Channel` value, both
+    "" when unknown."""
+
+    interests: list[str]
+    reward_type: str
+    channel: str
+    updated_at: datetime | None
+
+
+def customer_preferences(customer_id: int) -> Preferences:
+    """The customer's stated preferences, empty when none were given (one query)."""
+    row = CustomerPreference.objects.filter(customer_id=customer_id).first()
+    if row is None:
+        return Preferences(interests=[], reward_type="", channel="", updated_at=None)
+    return Preferences(
+        interests=[str(i) for i in row.interests or []], reward_type=row.reward_type,
+        channel=row.channel, updated_at=row.updated_at,
+    )
+
+
+# -- churn factors (K4) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReasonCounts:
+    """Exit reasons counted for one row of the churn-factors view (a segment or a period)."""
+
+    key: str
+    counts: dict[str, int]
+    total: int
+
+
+@dataclass(frozen=True)
+class ChurnFactors:
+    """Why customers left: reason codes (most frequent first), counted per segment and per
+    period (oldest first, `key` the period's first day as an ISO date)."""
+
+    reasons: list[str]
+    total: int
+    by_segment: list[ReasonCounts]
+    over_time: list[ReasonCounts]
+
+
+def period_start(day: date, period: Literal["M", "JM"]) -> date:
+    """The first day of the Gregorian ("M") or Jalali ("JM") month holding `day`."""
+    if period == "JM":
+        jalali = jdatetime.date.fromgregorian(date=day)
+        return jdatetime.date(jalali.year, jalali.month, 1).togregorian()
+    return day.replace(day=1)
+
+
+def churn_factors(
+    *,
+    by: str = "segment",
+    period: Literal["M", "JM"] = "M",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> ChurnFactors:
+    """Completed exit-survey answers counted by reason, per segment (`by`, see
+    `EXIT_SEGMENTS`; "" for customers without one) and per month in the shop's time zone.
+    One query."""
+    if by not in EXIT_SEGMENTS:
+        raise ValidationError(f"by must be one of {', '.join(EXIT_SEGMENTS)}", field="by")
+    if period not in ("M", "JM"):
+        raise ValidationError("period must be M or JM", field="period")
+    queryset = SurveyResponse.objects.filter(survey__slug=EXIT_SURVEY, completed_at__isnull=False)
+    if since is not None:
+        queryset = queryset.filter(answered_at__gte=since)
+    if until is not None:
+        queryset = queryset.filter(answered_at__lt=until)
+    zone = timezone.get_default_timezone()
+    by_segment: dict[str, Counter[str]] = {}
+    by_period: dict[date, Counter[str]] = {}
+    overall: Counter[str] = Counter()
+    rows = queryset.values_list("answers", "answered_at", EXIT_SEGMENTS[by])
+    for answers, answered_at, segment in rows.iterator():
+        reason = str((answers or {}).get("reason") or "")
+        if not reason:
+            continue
+        overall[reason] += 1
+        by_segment.setdefault(str(segment or ""), Counter())[reason] += 1
+        start = period_start(answered_at.astimezone(zone).date(), period)
+        by_period.setdefault(start, Counter())[reason] += 1
+    reasons = [reason for reason, _n in sorted(overall.items(), key=lambda i: (-i[1], i[0]))]
+
+    def row(key: str, counts: Counter[str]) -> ReasonCounts:
+        return ReasonCounts(key=key, counts=dict(counts), total=sum(counts.values()))
+
+    return ChurnFactors(
+        reasons=reasons, total=sum(overall.values()),
+        by_segment=[row(key, counts) for key, counts in
+                    sorted(by_segment.items(), key=lambda i: (-sum(i[1].values()), i[0]))],
+        over_time=[row(key.isoformat(), counts) for key, counts in sorted(by_period.items())],
+    )

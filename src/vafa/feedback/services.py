@@ -9,7 +9,7 @@ submissions racing each other are serialised by the database, not by luck.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,14 +19,18 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from vafa.core.text import normalize_digits
-from vafa.customers.models import Customer, Order, OrderStatus, Ticket
+from vafa.customers.models import Channel, Customer, Event, Order, OrderStatus, Ticket
 from vafa.feedback import conf
 from vafa.feedback.errors import AnswerInvalid, InvitationExpired, InvitationUsed
+from vafa.feedback.links import survey_url
 from vafa.feedback.models import (
     EXIT_SURVEY,
     EXIT_TRIGGERS,
+    PROFILE_FIELDS,
+    CustomerPreference,
     FollowUpTask,
     QuestionType,
+    RewardPreference,
     Survey,
     SurveyInvitation,
     SurveyKind,
@@ -36,6 +40,7 @@ from vafa.feedback.models import (
 )
 from vafa.feedback.text import normalize_feedback_text
 from vafa.loyalty.services import points_award
+from vafa.messaging.models import Suppression, SuppressionReason
 
 CATCH_UP_DAYS = 7
 """Triggers look back this far for deliveries and resolved tickets, so a missed daily run is
@@ -93,12 +98,19 @@ def parse_answers(survey: Survey, data: Mapping[str, Any]) -> tuple[dict[str, An
     for question in survey.questions:
         qid = str(question["id"])
         raw = data.get(qid)
+        kind = question.get("type")
+        if kind == QuestionType.MULTI:
+            picked = _multi_values(question, raw)
+            if picked:
+                answers[qid] = picked
+            elif question.get("required"):
+                raise AnswerInvalid(gettext("Please answer this question."), field=qid)
+            continue
         value = "" if raw is None else str(raw).strip()
         if not value:
             if question.get("required"):
                 raise AnswerInvalid(gettext("Please answer this question."), field=qid)
             continue
-        kind = question.get("type")
         if kind == QuestionType.TEXT:
             if len(value) > conf.MAX_TEXT:
                 raise AnswerInvalid(
@@ -124,6 +136,17 @@ def parse_answers(survey: Survey, data: Mapping[str, Any]) -> tuple[dict[str, An
                 )
             answers[qid] = int(number)
     return answers, "\n".join(texts)
+
+
+def _multi_values(question: Mapping[str, Any], raw: object) -> list[str]:
+    """The picked values of a several-choices question, in the survey's order, each once.
+    A form sends a list; an API client may send one value or a list."""
+    given = raw if isinstance(raw, list | tuple) else [] if raw is None else [raw]
+    picked = {str(item).strip() for item in given} - {""}
+    allowed = [str(choice["value"]) for choice in question.get("choices", [])]
+    if picked - set(allowed):
+        raise AnswerInvalid(gettext("Please pick one of the choices."), field=str(question["id"]))
+    return [value for value in allowed if value in picked]
 
 
 def _check_open(invitation: SurveyInvitation, now: datetime) -> None:
@@ -220,6 +243,7 @@ def response_complete(
             FollowUpTask.objects.filter(response=response, kind=TaskKind.RECOVERY).update(
                 notes=text[:1000]
             )
+        _profile_apply(response, now)
         locked.used_at = now
         if locked.reward_granted_at is None:
             entry = points_award(
@@ -230,6 +254,72 @@ def response_complete(
                 locked.reward_granted_at = now
         locked.save(update_fields=["used_at", "reward_granted_at"])
         return response
+
+
+def _profile_apply(response: SurveyResponse, now: datetime) -> None:
+    """Copy answers to questions marked with a `profile` field onto the customer's
+    preferences; an unanswered question leaves the stored value alone."""
+    changes: dict[str, Any] = {}
+    for question in response.survey.questions:
+        field = question.get("profile")
+        value = response.answers.get(str(question["id"]))
+        if field not in PROFILE_FIELDS or value in (None, "", []):
+            continue
+        if field == "interests":
+            changes["interests"] = value if isinstance(value, list) else [value]
+        else:
+            changes[field] = str(value)
+    if changes:
+        customer_preference_update(
+            customer=response.customer_id, source=f"survey-response:{response.pk}", now=now,
+            **changes,
+        )
+
+
+MAX_INTERESTS = 30
+
+
+def customer_preference_update(
+    *,
+    customer: Customer | int,
+    interests: Sequence[str] | None = None,
+    reward_type: str | None = None,
+    channel: str | None = None,
+    source: str = "",
+    now: datetime | None = None,
+) -> CustomerPreference:
+    """Set what the customer likes; a field left as None keeps its stored value, "" (or [])
+    clears it. Interests are short codes (a topic or category), kept in the order given,
+    each once. Refuses an unknown reward type or channel."""
+    now = _now(now)
+    if reward_type is not None and reward_type not in {"", *RewardPreference.values}:
+        raise AnswerInvalid(f"unknown reward type {reward_type!r}", field="reward_type")
+    if channel is not None and channel not in {"", *Channel.values}:
+        raise AnswerInvalid(f"unknown channel {channel!r}", field="channel")
+    cleaned: list[str] | None = None
+    if interests is not None:
+        if isinstance(interests, str):
+            raise AnswerInvalid("interests must be a list", field="interests")
+        cleaned = list(dict.fromkeys(str(i).strip() for i in interests if str(i).strip()))
+        if len(cleaned) > MAX_INTERESTS or any(len(i) > 100 for i in cleaned):
+            raise AnswerInvalid(
+                f"at most {MAX_INTERESTS} interests of up to 100 characters", field="interests"
+            )
+    customer_id = customer if isinstance(customer, int) else customer.pk
+    with transaction.atomic():
+        preference, _created = CustomerPreference.objects.select_for_update().get_or_create(
+            customer_id=customer_id, defaults={"updated_at": now}
+        )
+        if cleaned is not None:
+            preference.interests = cleaned
+        if reward_type is not None:
+            preference.reward_type = reward_type
+        if channel is not None:
+            preference.channel = channel
+        preference.source = source[:100]
+        preference.updated_at = now
+        preference.save()
+    return preference
 
 
 def exit_invitation_create(
@@ -252,6 +342,29 @@ def exit_invitation_create(
                              trigger=trigger, reference=trigger, now=now)
 
 
+def exit_survey_link(
+    *, customer: Customer | int, trigger: str, channel: str = "web", now: datetime | None = None
+) -> str | None:
+    """The exit-survey link to show a leaving customer right away (e.g. on the "you are
+    unsubscribed" page): the open invitation for this trigger, or a new one. None when the
+    exit survey is off or the customer already answered it for this trigger."""
+    now = _now(now)
+    customer_id = customer if isinstance(customer, int) else customer.pk
+    existing = SurveyInvitation.objects.filter(
+        customer_id=customer_id, survey__slug=EXIT_SURVEY, reference=trigger
+    ).first()
+    if existing is None:
+        existing = exit_invitation_create(customer=customer_id, trigger=trigger,
+                                          channel=channel, now=now)
+    if existing is None or existing.used_at is not None or existing.expires_at <= now:
+        return None
+    return survey_url(existing.token)
+
+
+DELETION_EVENTS = frozenset({"account_deleted", "account.deleted", "customer_deleted"})
+"""Event types a shop sends when a customer deletes their account (any of these spellings)."""
+
+
 def survey_invitations_due(
     *, now: datetime | None = None, relationship_limit: int | None = None
 ) -> list[SurveyInvitation]:
@@ -259,7 +372,13 @@ def survey_invitations_due(
 
     In priority order, one invitation per customer per run and none to a customer invited to
     anything in the last `conf.fatigue_days()`:
-    1. CSAT after a ticket resolved in the last week (reference `ticket:<id>`);
+    0. the exit survey to customers who deleted their account (an event in
+       `DELETION_EVENTS`) or unsubscribed (messaging's `unsubscribed` suppression) in the last
+       week, once per customer and trigger (reference `deletion` / `unsubscribe`, shared with
+       `exit_invitation_create` and `exit_survey_link`); whether it may be delivered, and on
+       which channel, is messaging's decision;
+    1. CSAT after a ticket resolved in the last week and not yet rated in the help desk
+       (reference `ticket:<id>`);
     2. CSAT after delivery: paid orders placed `conf.delivery_delay_days()` ago, up to a week
        before that (reference `order:<id>`);
     3. the exit survey to customers whose last paid order is `conf.lapse_days()` old (up to a
@@ -294,10 +413,27 @@ def survey_invitations_due(
             reference=reference, now=now,
         ))
 
+    exit_survey = surveys.get(EXIT_SURVEY)
+    if exit_survey is not None:
+        recent = now - timedelta(days=CATCH_UP_DAYS)
+        deleted = Event.objects.filter(
+            type__in=DELETION_EVENTS, occurred_at__gt=recent, occurred_at__lte=now
+        ).order_by("occurred_at").values_list("customer_id", flat=True)
+        for customer_id in deleted:
+            invite(customer_id, exit_survey, Trigger.DELETION, Trigger.DELETION)
+        unsubscribed = Suppression.objects.filter(
+            reason=SuppressionReason.UNSUBSCRIBED, customer__isnull=False,
+            created_at__gt=recent, created_at__lte=now, lifted_at__isnull=True,
+        ).order_by("created_at").values_list("customer_id", flat=True)
+        for customer_id in unsubscribed:
+            if customer_id is not None:
+                invite(customer_id, exit_survey, Trigger.UNSUBSCRIBE, Trigger.UNSUBSCRIBE)
     csat = surveys.get("csat")
     if csat is not None:
+        # A ticket the help desk already had rated (`satisfaction`) is not asked about again.
         tickets = Ticket.objects.filter(
-            resolved_at__gt=now - timedelta(days=CATCH_UP_DAYS), resolved_at__lte=now
+            resolved_at__gt=now - timedelta(days=CATCH_UP_DAYS), resolved_at__lte=now,
+            satisfaction__isnull=True,
         ).order_by("resolved_at").values_list("pk", "customer_id")
         for pk, customer_id in tickets:
             invite(customer_id, csat, Trigger.TICKET, f"ticket:{pk}")
@@ -308,7 +444,6 @@ def survey_invitations_due(
         ).order_by("placed_at").values_list("pk", "customer_id")
         for pk, customer_id in orders:
             invite(customer_id, csat, Trigger.DELIVERY, f"order:{pk}")
-    exit_survey = surveys.get(EXIT_SURVEY)
     if exit_survey is not None:
         lapsed_at = now - timedelta(days=conf.lapse_days())
         lapsed = (
