@@ -10,6 +10,7 @@ from ninja import NinjaAPI
 from vafa.core.api_errors import install
 from vafa.customers.api import router as customers_router
 from vafa.customers.webhooks import router as webhooks_router
+from vafa.dashboard.portal.api import router as portal_router
 from vafa.feedback.api import router as feedback_router
 from vafa.loyalty.api import router as loyalty_router
 
@@ -29,3 +30,4 @@ api.add_router("/", customers_router)
 api.add_router("/webhooks", webhooks_router)
 api.add_router("/", loyalty_router)
 api.add_router("/", feedback_router)
+api.add_router("/", portal_router)

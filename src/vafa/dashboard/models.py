@@ -1,0 +1,5 @@
+"""Models of the dashboard app: the member portal's live in `vafa.dashboard.portal.models`."""
+
+from vafa.dashboard.portal.models import DataRequest
+
+__all__ = ["DataRequest"]
