@@ -137,6 +137,15 @@ class OrderStatus(models.TextChoices):
     PENDING = "pending", _("Pending payment")
 
 
+class FulfillmentStatus(models.TextChoices):
+    """Where the parcel is, apart from the payment (`OrderStatus`): shops report "shipped" or
+    "delivered" as an order status, and both are still paid orders."""
+
+    UNFULFILLED = "", _("Not shipped yet")
+    SHIPPED = "shipped", _("Shipped")
+    DELIVERED = "delivered", _("Delivered")
+
+
 class Order(models.Model):
     external_id = models.CharField(_("order ID"), max_length=100, unique=True)
     customer = models.ForeignKey(
@@ -150,6 +159,10 @@ class Order(models.Model):
     refunded_amount = money_field(_("refunded amount"), default=0)
     currency = models.CharField(_("currency"), max_length=3)
     channel = models.CharField(_("sales channel"), max_length=50, blank=True)
+    fulfillment_status = models.CharField(
+        _("fulfilment"), max_length=20, choices=FulfillmentStatus.choices, blank=True,
+        db_default="",
+    )
     created_at = models.DateTimeField(_("created at"), default=now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -262,3 +275,58 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return self.external_id
+
+
+class ChangeKind(models.TextChoices):
+    CUSTOMER_CREATED = "customer_created", _("Customer created")
+    ORDER_CREATED = "order_created", _("Order created")
+    ORDER_STATUS_CHANGED = "order_status_changed", _("Order status changed")
+
+
+class Change(models.Model):
+    """One change of the shop's data that something may react to (a welcome mail, a thank-you,
+    points), written in the same transaction as the change itself: the durable seam between
+    shop data and everything downstream. Append-only; consumers read it in `id` order through
+    `vafa.customers.changes`, each with its own cursor. `old_*`/`new_*` hold the payment status
+    and the fulfilment before and after (empty "old" values on creation)."""
+
+    kind = models.CharField(_("kind"), max_length=30, choices=ChangeKind.choices)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="+", verbose_name=_("customer")
+    )
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        verbose_name=_("order"),
+    )
+    old_status = models.CharField(_("old status"), max_length=20, blank=True)
+    new_status = models.CharField(_("new status"), max_length=20, blank=True)
+    old_fulfillment = models.CharField(_("old fulfilment"), max_length=20, blank=True)
+    new_fulfillment = models.CharField(_("new fulfilment"), max_length=20, blank=True)
+    source = models.CharField(_("source"), max_length=120)
+    created_at = models.DateTimeField(_("recorded at"), default=now)
+
+    class Meta:
+        verbose_name = _("data change")
+        verbose_name_plural = _("data changes")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} ({self.source})"
+
+
+class ChangeCursor(models.Model):
+    """How far one consumer of the change feed got: the last `Change.id` it handled. A row that
+    keeps failing is retried `failures` times, then skipped (and logged)."""
+
+    consumer = models.CharField(_("consumer"), max_length=100, unique=True)
+    last_id = models.BigIntegerField(_("last change handled"), default=0)
+    failing_id = models.BigIntegerField(_("failing change"), null=True, blank=True)
+    failures = models.PositiveIntegerField(_("failures"), default=0)
+    updated_at = models.DateTimeField(_("updated at"), default=now)
+
+    class Meta:
+        verbose_name = _("change feed cursor")
+        verbose_name_plural = _("change feed cursors")
+
+    def __str__(self) -> str:
+        return f"{self.consumer}@{self.last_id}"

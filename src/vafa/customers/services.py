@@ -29,9 +29,14 @@ def records_import(
     timezone: str | None = None,
     currency: str | None = None,
     on_progress: ProgressCallback | None = None,
+    notify: bool = False,
 ) -> ImportResult:
     """Import a file of `entity` rows (customers, products, orders, order_lines, events,
     tickets), all or nothing; `dry_run` reports the counts and writes nothing.
+
+    `notify` records the customers and orders created and the status changes in the change
+    feed (`vafa.customers.changes`), so flows react as to an API write; off by default:
+    importing years of history must not send a thank-you for every old order.
 
     `calendar`, `timezone` and `currency` read dates, naive timestamps and amounts without a
     currency (defaults: Gregorian, the shop's `TIME_ZONE`, `VAFA_DEFAULT_CURRENCY`). Consent
@@ -46,7 +51,8 @@ def records_import(
     )
     source = open_source(path, entity=entity, format=format)
     return pipeline.run(
-        entity=entity, source=source, ctx=ctx, dry_run=dry_run, on_progress=on_progress
+        entity=entity, source=source, ctx=ctx, dry_run=dry_run, on_progress=on_progress,
+        notify=notify,
     )
 
 
@@ -85,7 +91,7 @@ def _upsert(
 ) -> ImportResult:
     ctx = default_context(source=source)
     return pipeline.run(
-        entity=entity, source=RecordsSource(items, batch=batch), ctx=ctx
+        entity=entity, source=RecordsSource(items, batch=batch), ctx=ctx, notify=True
     )
 
 
@@ -131,4 +137,4 @@ def platform_object_apply(*, platform: str, entity: str, body: str) -> ImportRes
         None, entity, mapper=module.MAPPERS[entity], labels=module.LABELS[entity], text=body,
         name=f"{platform} webhook",
     )
-    return pipeline.run(entity=entity, source=source, ctx=ctx)
+    return pipeline.run(entity=entity, source=source, ctx=ctx, notify=True)

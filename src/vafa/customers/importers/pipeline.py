@@ -5,6 +5,13 @@ each row with `vafa.customers.validation`, collects clean records into chunks an
 chunk to the entity's handler, which resolves external ids (a customer, an order, a product)
 against the database with one query per chunk and upserts with the bulk writer.
 
+Change feed: with `notify` (asked by API and webhook writes; file imports only when told) the
+handlers snapshot the rows a chunk touches before and after writing and record the customers
+and orders created and the order status changes in `vafa.customers.changes`, in the same
+transaction. Notifying writes run without the background writer thread (the feed is
+written through the ORM, which is bound to the caller's thread); the default path of a big
+import is untouched.
+
 All or nothing: everything happens inside one `transaction.atomic()`. The first bad row stops
 the writing (the rest of the file is still read, to report every problem), and at the end any
 problem rolls the transaction back and raises `ImportRejected` with the first 50 problems and
@@ -18,17 +25,18 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.db import transaction
 
 from vafa.core.errors import ImportRejected, RowError
+from vafa.customers import changes as feed
 from vafa.customers.importers import writer as w
 from vafa.customers.importers.sources import Source
-from vafa.customers.models import Customer, Order, Product
-from vafa.customers.validation import CLEANERS, ReadContext, Record
+from vafa.customers.models import Customer, FulfillmentStatus, Order, Product
+from vafa.customers.validation import CLEANERS, Problem, ReadContext, Record
 
 MAX_REPORTED_ERRORS = 50
 PK_CACHE_SIZE = 500_000
@@ -37,6 +45,7 @@ PK_CACHE_SIZE = 500_000
 Item = tuple[int, str, Record]
 # A problem the handler found: (line, field prefix, canonical field, reason).
 Found = tuple[int, str, str, str]
+Cleaner = Callable[[Mapping[str, Any], ReadContext], tuple[Record, list[Problem]]]
 
 
 @dataclass
@@ -73,8 +82,37 @@ class ImportResult:
         }
 
 
+# Shop spellings of an order status that also say where the parcel is. `validation` maps them
+# all to the payment status `paid`; the fulfilment is kept apart so that "shipped" can reach the
+# change feed. (This reading belongs with the other status spellings in `validation`; it lives
+# here until that module takes it over.)
+FULFILLMENT_SPELLINGS = {
+    "shipped": FulfillmentStatus.SHIPPED, "fulfilled": FulfillmentStatus.SHIPPED,
+    "completed": FulfillmentStatus.SHIPPED, "complete": FulfillmentStatus.SHIPPED,
+    "in_transit": FulfillmentStatus.SHIPPED, "delivered": FulfillmentStatus.DELIVERED,
+}
+FULFILLMENT = "fulfillment_status"
+
+
+def _with_fulfillment(clean: Cleaner) -> Cleaner:
+    """The orders cleaner, plus the fulfilment read from the raw status (when it says one)."""
+
+    def clean_order(raw: Mapping[str, Any], ctx: ReadContext) -> tuple[Record, list[Problem]]:
+        record, problems = clean(raw, ctx)
+        status = raw.get("status") if not problems else None
+        if isinstance(status, str):
+            fulfillment = FULFILLMENT_SPELLINGS.get(status.strip().lower())
+            if fulfillment:
+                record[FULFILLMENT] = fulfillment.value
+        return record, problems
+
+    return clean_order
+
+
 class Handler:
-    """Writes chunks of one entity's clean records; subclasses resolve references."""
+    """Writes chunks of one entity's clean records; subclasses resolve references.
+
+    `pending` collects the change-feed entries of a notifying write (None: not notifying)."""
 
     table: ClassVar[w.Table]
     # Record keys that are not columns of `table` (references, nested records).
@@ -89,6 +127,7 @@ class Handler:
         # a big orders file names each customer many times. Valid for the whole transaction
         # (rows are never deleted by an import); cleared when it grows past PK_CACHE_SIZE.
         self._pks: dict[type, dict[str, int]] = {}
+        self.pending: list[feed.PendingChange] | None = None
 
     def add(self, counts: w.Counts) -> None:
         self.counts.created += counts.created
@@ -157,7 +196,11 @@ class CustomersHandler(Handler):
         if not write:
             return []
         records = [record for _, _, record in items]
+        keys = {r["external_id"] for r in records}
+        before = self.writer.lookup(Customer, keys) if self.pending is not None else {}
         self.add(self.upsert_grouped(self.table, records))
+        if self.pending is not None:
+            self.pending += feed.customers_created(before, self.writer.lookup(Customer, keys))
         self.notes["consents changed"] += self.write_consents(records)
         return []
 
@@ -232,18 +275,50 @@ class LinesMixin(Handler):
 
 class OrdersHandler(LinesMixin):
     table = w.ORDERS
-    not_columns = frozenset({"lines", "customer"})
+    not_columns = frozenset({"lines", "customer", FULFILLMENT})
+
+    def snapshot(self, keys: set[str]) -> dict[str, tuple[int, int, str, str]]:
+        """external id → (pk, customer pk, status, fulfilment) of the orders that exist."""
+        rows = Order.objects.filter(external_id__in=keys).values_list(
+            "external_id", "id", "customer_id", "status", "fulfillment_status"
+        )
+        return {key: (pk, customer, status, fulfilled)
+                for key, pk, customer, status, fulfilled in rows}
+
+    def write_fulfillment(self, records: Sequence[Record]) -> int:
+        """Set the fulfilment of the orders whose status said one. It only moves forward: a
+        later plain "paid" does not undo "shipped", nor a late "shipped" undo "delivered"."""
+        rows = [(r[FULFILLMENT], r["external_id"], r[FULFILLMENT])
+                for r in records if r.get(FULFILLMENT)]
+        if not rows:
+            return 0
+        table = Order._meta.db_table
+        sql = (f'UPDATE "{table}" SET "fulfillment_status" = %s '
+               'WHERE "external_id" = %s AND "fulfillment_status" <> %s '
+               f"AND \"fulfillment_status\" <> '{FulfillmentStatus.DELIVERED.value}'")
+        with self.writer.connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+            return max(cursor.rowcount, 0)
 
     def write(self, items: Sequence[Item], *, write: bool) -> list[Found]:
         buyers = [r["customer"] for _, _, r in items if r.get("customer")]
+        notify = write and self.pending is not None
+        order_keys = {r["external_id"] for _, _, r in items}
+        orders_before = self.snapshot(order_keys) if notify else {}
         if buyers and write:
             # A platform order carries its buyer: create the ones we do not know yet (the
             # customer webhook or import stays the authority on their details).
+            buyer_keys = {b["external_id"] for b in buyers}
+            known_buyers = self.writer.lookup(Customer, buyer_keys) if notify else {}
             created = self.writer.upsert(
                 w.CUSTOMERS, buyers, present=(),
                 now=self.ctx.now,
             )
             self.notes["customers created from orders"] += created.created
+            if notify and self.pending is not None and created.created:
+                self.pending += feed.customers_created(
+                    known_buyers, self.writer.lookup(Customer, buyer_keys)
+                )
         problems = self.resolve(
             items, Customer, "customer_ref", "customer_id", "customer_id",
             ("customer", "import customers first"),
@@ -253,6 +328,15 @@ class OrdersHandler(LinesMixin):
         records = [record for _, _, record in items]
         if write:
             self.add(self.upsert_grouped(self.table, records))
+            self.notes["fulfilment changed"] += self.write_fulfillment(records)
+        problems += self.write_order_lines(items, write=write)
+        if notify and not problems and self.pending is not None:
+            self.pending += feed.order_changes(orders_before, self.snapshot(order_keys))
+        return problems
+
+    def write_order_lines(self, items: Sequence[Item], *, write: bool) -> list[Found]:
+        """Write the lines of the orders that carry them (their complete set)."""
+        problems: list[Found] = []
         with_lines = [(line, prefix, r) for line, prefix, r in items if "lines" in r]
         if not with_lines:
             return problems
@@ -409,8 +493,12 @@ def run(
     on_progress: Callable[[Source, int], None] | None = None,
     chunk_size: int | None = None,
     background: bool = True,
+    notify: bool = False,
 ) -> ImportResult:
     """Import every row of `source` as `entity`, all or nothing (see the module docstring).
+
+    `notify` records what was created or changed in the change feed (the API and webhook
+    services always ask; file imports only when told to).
 
     With `background` (and a database where it pays off, see
     `BulkWriter.overlaps_parsing`), inputs of more than one chunk are written by a background
@@ -420,6 +508,11 @@ def run(
     writer = w.writer_for()
     handler = HANDLERS[entity](writer, ctx)
     clean = CLEANERS[entity]
+    if entity == "orders":
+        clean = _with_fulfillment(clean)
+    if notify and entity in {"customers", "orders"}:
+        handler.pending = []
+        background = False  # the feed is written through this thread's ORM connection
     errors = _Errors(source)
     size = chunk_size or writer.chunk_size
     rows = 0
@@ -457,6 +550,8 @@ def run(
             raise ImportRejected(errors.kept, errors.total, source.name)
         if dry_run:
             transaction.set_rollback(True)
+        elif handler.pending:
+            feed.changes_record(changes=handler.pending, source=ctx.source, now=ctx.now)
     counts = handler.counts
     return ImportResult(
         entity=entity, source=source.name, rows=rows, created=counts.created,
