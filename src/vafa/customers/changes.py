@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -36,6 +37,8 @@ from vafa.customers.models import Change, ChangeCursor, ChangeKind
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Change], None]
+OrderState = tuple[int, int, str, str, Decimal]
+"""An order as the feed compares it: (pk, customer pk, status, fulfilment, refunded amount)."""
 MAX_FAILURES = 5
 BATCH = 500
 
@@ -94,21 +97,22 @@ def changes_record(*, changes: Sequence[PendingChange], source: str, now: dateti
 
 
 def order_changes(
-    before: dict[str, tuple[int, int, str, str]],
-    after: dict[str, tuple[int, int, str, str]],
+    before: dict[str, OrderState],
+    after: dict[str, OrderState],
 ) -> list[PendingChange]:
     """The changes between two snapshots of orders, each `external_id → (order pk, customer pk,
-    status, fulfilment)`: an order only in `after` was created, one whose status or fulfilment
-    differs changed."""
+    status, fulfilment, refunded amount)`: an order only in `after` was created; one whose status,
+    fulfilment or refunded amount differs changed (a second partial refund keeps the status
+    `partially_refunded` but must still reach loyalty, which reverses points pro rata)."""
     found: list[PendingChange] = []
-    for key, (pk, customer_id, status, fulfillment) in after.items():
+    for key, (pk, customer_id, status, fulfillment, refunded) in after.items():
         old = before.get(key)
         if old is None:
             found.append(PendingChange(
                 ChangeKind.ORDER_CREATED, customer_id, pk, new_status=status,
                 new_fulfillment=fulfillment,
             ))
-        elif (old[2], old[3]) != (status, fulfillment):
+        elif (old[2], old[3], old[4]) != (status, fulfillment, refunded):
             found.append(PendingChange(
                 ChangeKind.ORDER_STATUS_CHANGED, customer_id, pk, old_status=old[2],
                 new_status=status, old_fulfillment=old[3], new_fulfillment=fulfillment,

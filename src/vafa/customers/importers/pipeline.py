@@ -277,13 +277,14 @@ class OrdersHandler(LinesMixin):
     table = w.ORDERS
     not_columns = frozenset({"lines", "customer", FULFILLMENT})
 
-    def snapshot(self, keys: set[str]) -> dict[str, tuple[int, int, str, str]]:
-        """external id → (pk, customer pk, status, fulfilment) of the orders that exist."""
+    def snapshot(self, keys: set[str]) -> dict[str, feed.OrderState]:
+        """external id → (pk, customer pk, status, fulfilment, refunded amount) of the orders
+        that exist."""
         rows = Order.objects.filter(external_id__in=keys).values_list(
-            "external_id", "id", "customer_id", "status", "fulfillment_status"
+            "external_id", "id", "customer_id", "status", "fulfillment_status", "refunded_amount"
         )
-        return {key: (pk, customer, status, fulfilled)
-                for key, pk, customer, status, fulfilled in rows}
+        return {key: (pk, customer, status, fulfilled, refunded)
+                for key, pk, customer, status, fulfilled, refunded in rows}
 
     def write_fulfillment(self, records: Sequence[Record]) -> int:
         """Set the fulfilment of the orders whose status said one. It only moves forward: a

@@ -1,0 +1,24 @@
+"""Loyalty's consumer of the shop's change feed (`vafa.customers.changes`).
+
+Every order created or changed (status, fulfilment or refunded amount) through the API, a
+webhook or a notifying import reaches `order_sync_points`, which makes the ledger agree with the
+order: earn when paid, reverse pro rata on refunds, cancel pending points of a cancelled order.
+It is idempotent (keyed ledger entries), as the feed's at-least-once delivery requires.
+"""
+
+from __future__ import annotations
+
+from vafa.customers.models import Change, ChangeKind, Order
+from vafa.loyalty.services import order_sync_points
+
+ORDER_KINDS = frozenset({ChangeKind.ORDER_CREATED, ChangeKind.ORDER_STATUS_CHANGED})
+
+
+def on_change(change: Change) -> None:
+    """Book the points of the order the change is about (its state as of now, not as of the
+    change: a later change only makes the same call agree again)."""
+    if change.kind not in ORDER_KINDS or change.order_id is None:
+        return
+    order = Order.objects.filter(pk=change.order_id).first()
+    if order is not None:
+        order_sync_points(order=order, now=change.created_at)
