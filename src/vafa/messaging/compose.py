@@ -281,9 +281,13 @@ def render_message(
 
 
 def sample_context(*, language: str, site_url: str = "https://shop.example") -> dict[str, Any]:
-    """A made-up customer with every variable filled, to check a template before it is saved."""
+    """A made-up customer with every variable filled, to check a template before it is saved
+    (the variables flows add, such as `order` or `tier_name`, included)."""
+    from vafa.messaging.flows.selectors import flow_sample_context  # flows build on messaging
+
     today = datetime.now(customer_zone("")).date()
     return {
+        **flow_sample_context(today=today),
         "customer": {"name": "Sara Ahmadi", "first_name": "Sara", "last_name": "Ahmadi", "city": ""},
         "last_order": {
             "id": "1001",
