@@ -167,3 +167,28 @@ def test_a_shopify_customer_update_applies_consent() -> None:
     assert response.status_code == 201
     bob = Customer.objects.get()
     assert bob.consents.get(channel="email").source == "webhook:shopify"
+
+
+def test_shopify_orders_fulfilled_and_delivered_reach_the_change_feed() -> None:
+    from vafa.customers.models import Change, ChangeKind, FulfillmentStatus
+
+    order = json.loads(shopify_order())
+    post("shopify", shopify_order(), **{"X-Shopify-Hmac-Sha256": sign(shopify_order()),
+                                        "X-Shopify-Topic": "orders/create"})
+    assert Order.objects.get().fulfillment_status == ""
+
+    for topic, payload, expected in [
+        ("orders/fulfilled", {**order, "fulfillment_status": "fulfilled"},
+         FulfillmentStatus.SHIPPED),
+        ("orders/updated", {**order, "fulfillment_status": "fulfilled",
+                            "fulfillments": [{"id": 1, "shipment_status": "delivered"}]},
+         FulfillmentStatus.DELIVERED),
+    ]:
+        body = json.dumps(payload).encode()
+        response = post("shopify", body, **{"X-Shopify-Hmac-Sha256": sign(body),
+                                             "X-Shopify-Topic": topic})
+        assert response.status_code in (200, 201), response.content
+        assert Order.objects.get().fulfillment_status == expected
+    changes = Change.objects.filter(kind=ChangeKind.ORDER_STATUS_CHANGED)
+    assert [c.new_fulfillment for c in changes.order_by("id")] == [
+        FulfillmentStatus.SHIPPED, FulfillmentStatus.DELIVERED]

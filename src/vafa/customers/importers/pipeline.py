@@ -99,11 +99,15 @@ def _with_fulfillment(clean: Cleaner) -> Cleaner:
 
     def clean_order(raw: Mapping[str, Any], ctx: ReadContext) -> tuple[Record, list[Problem]]:
         record, problems = clean(raw, ctx)
-        status = raw.get("status") if not problems else None
-        if isinstance(status, str):
-            fulfillment = FULFILLMENT_SPELLINGS.get(status.strip().lower())
+        if problems:
+            return record, problems
+        # an explicit fulfilment (Shopify's) wins over one read from the order's status
+        for said in (raw.get(FULFILLMENT), raw.get("status")):
+            fulfillment = FULFILLMENT_SPELLINGS.get(said.strip().lower()) \
+                if isinstance(said, str) else None
             if fulfillment:
                 record[FULFILLMENT] = fulfillment.value
+                break
         return record, problems
 
     return clean_order

@@ -85,6 +85,17 @@ def _money_sum(values: list[tuple[str, Any]]) -> Decimal:
     return total
 
 
+def _fulfillment(item: Mapping[str, Any]) -> str:
+    """Where the parcel is: "delivered" when a fulfilment's `shipment_status` says so,
+    "fulfilled" when the order's `fulfillment_status` is (Shopify's `orders/fulfilled` topic),
+    else nothing (partial fulfilments do not count as shipped)."""
+    fulfillments = item.get("fulfillments") or []
+    if any(isinstance(f, Mapping) and f.get("shipment_status") == "delivered"
+           for f in fulfillments):
+        return "delivered"
+    return "fulfilled" if item.get("fulfillment_status") == "fulfilled" else ""
+
+
 def _status(item: Mapping[str, Any]) -> str:
     if item.get("cancelled_at"):
         return "cancelled"
@@ -136,6 +147,9 @@ def order_from_shopify(item: Mapping[str, Any]) -> dict[str, Any]:
         "lines": lines,
         "customer": customer,
     }
+    fulfillment = _fulfillment(item)
+    if fulfillment:
+        data["fulfillment_status"] = fulfillment
     if refunds:
         data["refunded_amount"] = _money_sum(refunds)
     return data
