@@ -1,0 +1,279 @@
+"""Render and enqueue a campaign to 100,000 customers, then deliver it to a local SMTP sink.
+
+Builds a throwaway database (an SQLite file by default, or a throwaway PostgreSQL cluster with
+`--db postgres`; Debian's `initdb`/`pg_ctl` as in the tests, with `fsync=off`), migrates it,
+creates `--customers` customers in Tehran, Dubai and Toronto writing fa, ar and en, each with
+email consent, and one campaign to all of them with two A/B variants (templates in the three
+languages, link tracking on, the default 10% control group). Then it times, in the same run:
+
+1. **baseline**: plain Jinja2 (`jinja2.Environment`, no sandbox, no database) rendering the
+   same subject, HTML and text for every customer from ready-made dictionaries;
+2. **render + enqueue**: `campaign_start` (snapshot of the segment, variant per customer) and
+   `campaign_enqueue` (contexts read per batch, sandboxed rendering with localised numbers,
+   email document with inlined CSS, tracked links, control group, `bulk_create`);
+3. **delivery**: `--workers` processes running `vafa outbox flush` against an aiosmtpd sink in
+   its own process, until `--deliver` messages were sent; beside it the sink's ceiling, plain
+   `smtplib` sending ready-made messages over one connection.
+
+    .venv/bin/python benchmarks/messaging_bench.py
+    .venv/bin/python benchmarks/messaging_bench.py --customers 20000 --deliver 5000 --db postgres
+
+Target (issue 6): render + enqueue at least 2,000 messages/s, delivery at least 500/s on 2
+cores. The SMTP sink runs on the same cores and takes part of the budget it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.services import _wait_for_port, free_port, postgres_server  # noqa: E402
+
+VAFA = str(Path(sys.executable).parent / "vafa")
+ZONES = (("fa", "Asia/Tehran"), ("ar", "Asia/Dubai"), ("en", "America/Toronto"))
+FIRST_NAMES = {"fa": "زهرا", "ar": "ليلى", "en": "Olivia"}
+TEMPLATES = {
+    "fa": ("سلام {{ customer.first_name }}، حراج بهاری", "سلام {{ customer.first_name }}"),
+    "ar": ("مرحبا {{ customer.first_name }}، تخفيضات الربيع", "مرحبا {{ customer.first_name }}"),
+    "en": ("Hello {{ customer.first_name }}, spring sale", "Hello {{ customer.first_name }}"),
+}
+BODY_HTML = (
+    "<h1>{greeting}</h1><p>{{{{ points }}}} · {{{{ social_proof }}}}</p>"
+    '<p><a href="https://shop.example/sale">sale</a> · '
+    '<a href="https://shop.example/new">new</a></p>'
+    '<p><a href="{{{{ unsubscribe_url }}}}">x</a></p>'
+)
+
+BODY_TEXT = "{greeting}\n{{{{ points }}}} · {{{{ social_proof }}}}\nhttps://shop.example/sale"
+
+
+@contextlib.contextmanager
+def database(kind: str, folder: Path) -> Iterator[str]:
+    if kind == "postgres":
+        with postgres_server() as server:
+            yield f"postgres://{server.user}@{server.host}:{server.port}/{server.dbname}"
+    else:
+        yield f"sqlite:///{folder / 'bench.sqlite3'}"
+
+
+@contextlib.contextmanager
+def smtp_sink() -> Iterator[int]:
+    """aiosmtpd's discarding `Sink` handler in a process of its own."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink",
+         "-l", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, 20, proc)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def seed(customers: int) -> Any:
+    """Customers, consents, templates and the campaign draft; returns the campaign."""
+    from django.utils import timezone
+
+    from vafa.customers.models import Channel, Consent, Customer
+    from vafa.insights.models import Segment
+    from vafa.messaging.campaigns.models import Campaign, CampaignVariant
+    from vafa.messaging.models import MessageTemplate, MessagingSettings
+
+    now = timezone.now()
+    # Quiet hours and caps off: the run happens at whatever hour it is in the three zones.
+    MessagingSettings.objects.create(pk=1, cap_messages=0, quiet_start="00:00", quiet_end="00:00")
+    for key, suffix in (("spring-a", ""), ("spring-b", " 🌷")):
+        for language, (subject, greeting) in TEMPLATES.items():
+            MessageTemplate.objects.create(
+                key=key, channel=Channel.EMAIL, language=language, subject=subject + suffix,
+                body_html=BODY_HTML.format(greeting=greeting), body_text=BODY_TEXT.format(
+                    greeting=greeting
+                ),
+            )
+    batch = 5000
+    for start in range(0, customers, batch):
+        rows = []
+        for i in range(start, min(customers, start + batch)):
+            language, zone = ZONES[i % 3]
+            rows.append(Customer(
+                external_id=f"b{i}", first_name=FIRST_NAMES[language], email=f"b{i}@example.com",
+                language=language, timezone=zone,
+            ))
+        made = Customer.objects.bulk_create(rows)
+        ids = [c.pk for c in made] if made[0].pk else list(
+            Customer.objects.filter(external_id__in=[c.external_id for c in rows]).values_list(
+                "pk", flat=True
+            )
+        )
+        Consent.objects.bulk_create([
+            Consent(customer_id=pk, channel=Channel.EMAIL, granted=True, changed_at=now,
+                    source="bench") for pk in ids
+        ])
+    segment = Segment.objects.create(name="everyone", definition={})
+    campaign = Campaign.objects.create(name="Spring sale", segment=segment, channel_order="email")
+    CampaignVariant.objects.create(campaign=campaign, name="A", weight=1, template_key="spring-a")
+    CampaignVariant.objects.create(campaign=campaign, name="B", weight=1, template_key="spring-b")
+    return campaign
+
+
+def baseline_render(customers: int) -> float:
+    """Messages per second for plain Jinja2 on ready-made dictionaries."""
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True)
+    compiled = {
+        language: (
+            env.from_string(subject),
+            env.from_string(BODY_HTML.format(greeting=greeting)),
+            env.from_string(BODY_TEXT.format(greeting=greeting)),
+        )
+        for language, (subject, greeting) in TEMPLATES.items()
+    }
+    languages = [ZONES[i % 3][0] for i in range(customers)]
+    contexts: list[dict[str, Any]] = [
+        {
+            "customer": {"first_name": FIRST_NAMES[ZONES[i % 3][0]], "name": "", "city": ""},
+            "points": 1240, "social_proof": "1,240 customers bought this this month",
+            "unsubscribe_url": f"https://shop.example/m/unsubscribe/{i}/", "lang": ZONES[i % 3][0],
+        }
+        for i in range(customers)
+    ]
+    began = time.perf_counter()
+    for language, context in zip(languages, contexts, strict=True):
+        for template in compiled[language]:
+            template.render(context)
+    return customers / (time.perf_counter() - began)
+
+
+def smtplib_ceiling(port: int, count: int) -> float:
+    """Messages per second plain smtplib sends to the sink over one connection."""
+    from vafa.messaging.models import OutboxMessage
+
+    bodies = [
+        (m.subject, m.body_html)
+        for m in OutboxMessage.objects.exclude(body_html="").order_by("id")[:count]
+    ]
+    began = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        for i, (subject, html) in enumerate(bodies):
+            message = EmailMessage()
+            message["Subject"], message["From"] = subject, "shop@shop.example"
+            message["To"] = f"b{i}@example.com"
+            message.set_content(html, subtype="html")
+            client.send_message(message)
+    return len(bodies) / (time.perf_counter() - began)
+
+
+def deliver(env: dict[str, str], workers: int, count: int) -> tuple[int, float]:
+    per_worker = -(-count // workers)
+    began = time.perf_counter()
+    procs = [
+        subprocess.Popen([VAFA, "outbox", "flush", "--limit", str(per_worker)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        _, err = proc.communicate()
+        if proc.returncode:
+            raise SystemExit(f"a flush failed:\n{err[-3000:]}")
+    elapsed = time.perf_counter() - began
+    from vafa.messaging.models import OutboxMessage, Status
+
+    return OutboxMessage.objects.filter(status=Status.SENT).count(), elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--deliver", type=int, default=20_000,
+                        help="messages to deliver (delivery is timed on these)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="vafa_msg_bench_") as folder, database(
+        args.db, Path(folder)
+    ) as url:
+        os.environ.update(
+            DATABASE_URL=url, DJANGO_SETTINGS_MODULE="vafa.settings",
+            VAFA_SITE_URL="https://shop.example", VAFA_EMAIL_FROM="shop@shop.example",
+            VAFA_QUEUE_URL="immediate",
+        )
+        import django
+        from django.core.management import call_command
+        from django.utils import timezone
+
+        django.setup()
+        call_command("migrate", verbosity=0)
+        began = time.perf_counter()
+        campaign = seed(args.customers)
+        print(f"seeded {args.customers:,} customers ({args.db}) in "
+              f"{time.perf_counter() - began:.1f} s")
+
+        from vafa.messaging.campaigns.selectors import campaign_status_counts
+        from vafa.messaging.campaigns.services import (
+            campaign_enqueue,
+            campaign_schedule,
+            campaign_start,
+        )
+
+        baseline = baseline_render(args.customers)
+        now = timezone.now()
+        began = time.perf_counter()
+        campaign = campaign_schedule(campaign=campaign, now=now)
+        campaign = campaign_start(campaign=campaign, now=now)
+        snapshot_s = time.perf_counter() - began
+        cpu = time.process_time()
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile(time.process_time)
+            progress = profiler.runcall(campaign_enqueue, campaign=campaign, now=now)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+        else:
+            progress = campaign_enqueue(campaign=campaign, now=now)
+        enqueue_s = time.perf_counter() - began
+        enqueue_cpu = time.process_time() - cpu
+        assert progress.done and not progress.errors, progress
+        counts = campaign_status_counts(campaign)
+        rendered = progress.created
+        print(f"enqueued {rendered:,} messages ({counts}); snapshot {snapshot_s:.1f} s, "
+              f"total {enqueue_s:.1f} s wall, enqueue {enqueue_cpu:.1f} s CPU of this process "
+              f"({rendered / enqueue_cpu:.0f} msgs per CPU-second)")
+
+        with smtp_sink() as port:
+            env = {**os.environ, "VAFA_SMTP_URL": f"smtp://127.0.0.1:{port}"}
+            ceiling = smtplib_ceiling(port, min(2000, args.deliver))
+            sent, deliver_s = deliver(env, args.workers, args.deliver)
+        print()
+        print(f"{'step':<44}{'messages':>10}{'seconds':>9}{'msgs/s':>9}")
+        print(f"{'baseline: plain Jinja2 render (no DB)':<44}{args.customers:>10,}"
+              f"{args.customers / baseline:>9.1f}{baseline:>9.0f}")
+        print(f"{'vafa render + enqueue (snapshot included)':<44}{rendered:>10,}"
+              f"{enqueue_s:>9.1f}{rendered / enqueue_s:>9.0f}")
+        print(f"{'baseline: smtplib to the sink, 1 connection':<44}{min(2000, args.deliver):>10,}"
+              f"{min(2000, args.deliver) / ceiling:>9.1f}{ceiling:>9.0f}")
+        print(f"{f'vafa delivery, {args.workers} x vafa outbox flush':<44}{sent:>10,}"
+              f"{deliver_s:>9.1f}{sent / deliver_s:>9.0f}")
+        print(f"\nrender+enqueue is {baseline / (rendered / enqueue_s):.1f}x slower than plain "
+              "Jinja2; targets: render+enqueue >= 2,000/s, delivery >= 500/s")
+
+
+if __name__ == "__main__":
+    main()
