@@ -18,6 +18,8 @@ from vafa.loyalty.models import (
     Allocation,
     Badge,
     BadgeRule,
+    Challenge,
+    ChallengeMetric,
     LedgerEntry,
     Lot,
     Member,
@@ -348,3 +350,37 @@ def test_badges_and_the_pseudonymous_leaderboard_show_through_the_api(
     assert [b["slug"] for b in member["badges"]] == ["earner"]
     assert board == [{"rank": 1, "pseudonym": joined["pseudonym"], "points": 100}]
     assert left == {"pseudonym": None} and api.get("/loyalty/leaderboard").json() == []
+
+
+def test_the_member_read_shows_running_challenges_with_progress(
+    api: Api, zahra: Customer, base_rule: Any
+) -> None:
+    now = timezone.now()
+    three = Challenge.objects.create(
+        name="Three orders before Yalda", metric=ChallengeMetric.ORDERS, target=3,
+        reward_points=50, starts_at=now - timedelta(days=5), ends_at=now + timedelta(days=20),
+    )
+    one = Challenge.objects.create(
+        name="One order this week", metric=ChallengeMetric.ORDERS, target=1, reward_points=10,
+        starts_at=now - timedelta(days=5), ends_at=now + timedelta(days=2),
+    )
+    Challenge.objects.create(  # over: not shown
+        name="Last month", metric=ChallengeMetric.ORDERS, target=1,
+        starts_at=now - timedelta(days=40), ends_at=now - timedelta(days=10),
+    )
+    Challenge.objects.create(  # switched off: not shown
+        name="Draft", metric=ChallengeMetric.ORDERS, target=1, active=False,
+        starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=1),
+    )
+    make_order(zahra, 100_000, placed_at=now - timedelta(days=20))  # before the challenges
+    make_order(zahra, 100_000, placed_at=now - timedelta(days=1))
+    services.challenges_evaluate(customer=zahra)
+
+    rows = api.get("/members/zahra").json()["challenges"]
+
+    assert [(r["id"], r["progress"], r["target"], r["completed"]) for r in rows] == [
+        (one.pk, 1, 1, True), (three.pk, 1, 3, False)
+    ]
+    assert rows[0]["completed_at"] is not None and rows[1]["completed_at"] is None
+    assert rows[1]["name"] == "Three orders before Yalda" and rows[1]["reward_points"] == 50
+    assert api.get("/members/omid-unknown").status_code == 404

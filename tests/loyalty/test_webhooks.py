@@ -278,3 +278,96 @@ def test_members_hear_once_that_points_expire_soon(
 
     assert (early, due, again) == (0, 1, 0)
     assert [(e.name, e.data["points"]) for e in seen] == [("points.expiring", 30)]
+
+
+def test_a_switched_off_endpoint_pauses_its_deliveries_and_resumes_when_switched_on(
+    receiver: Receiver, endpoint: WebhookEndpoint, zahra: Customer
+) -> None:
+    give(zahra, 40, key="before")  # queued while the endpoint is on
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(active=False)
+    give(zahra, 5, key="while-off")  # happens while it is off: still recorded
+
+    paused = [webhooks_deliver(now=T0 + timedelta(hours=h)) for h in (0, 1, 48)]
+
+    assert [run.attempted for run in paused] == [0, 0, 0]
+    assert receiver.received == []
+    assert list(WebhookDelivery.objects.values_list("status", "attempts")) == [
+        ("pending", 0), ("pending", 0)
+    ]
+
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(active=True)
+    resumed = webhooks_deliver(now=T0 + timedelta(days=3))
+
+    assert resumed.delivered == 2
+    assert [hit["body"]["data"]["balance"] for hit in receiver.received] == [40, 45]
+
+
+def test_subscribers_hear_once_when_maturing_points_make_a_reward_affordable(
+    base_rule: EarningRule, zahra: Customer, omid: Customer, on_commit: Any
+) -> None:
+    Reward.objects.create(name="Gift", kind=RewardKind.GIFT, points_cost=50)
+    give(zahra, 20)  # available at once
+    give(omid, 80)  # already across: a maturing order tells him nothing new
+    for customer in (zahra, omid):  # 40 points each, pending for the 14-day return window
+        services.order_sync_points(order=make_order(customer, 400_000, placed_at=T0), now=T0)
+    seen: list[events.LoyaltyEvent] = []
+    events.subscribe(seen.append)
+    try:
+        with on_commit(execute=True):
+            early = services.rewards_available_notify(now=T0 + timedelta(days=13))
+            matured = services.rewards_available_notify(now=T0 + timedelta(days=14))
+            again = services.rewards_available_notify(now=T0 + timedelta(days=15))
+    finally:
+        events.unsubscribe(seen.append)
+
+    assert (early, matured, again) == (0, 1, 0)
+    [event] = [e for e in seen if e.name == events.REWARD_AVAILABLE]
+    assert event.customer_id == "zahra"
+    assert event.data == {"available": 60, "cheapest_reward_points": 50, "matured_points": 40}
+
+
+def test_a_write_that_announced_the_crossing_leaves_the_scan_nothing_to_repeat(
+    base_rule: EarningRule, zahra: Customer, on_commit: Any
+) -> None:
+    Reward.objects.create(name="Gift", kind=RewardKind.GIFT, points_cost=50)
+    services.order_sync_points(order=make_order(zahra, 400_000, placed_at=T0), now=T0)  # 40
+    seen: list[events.LoyaltyEvent] = []
+    events.subscribe(seen.append)
+    try:
+        with on_commit(execute=True):
+            # The window is over but the scan has not run yet when 15 more points arrive.
+            services.points_adjust(
+                customer=zahra, points=15, reason="gift", actor="test", idempotency_key="late",
+                now=T0 + timedelta(days=20),
+            )
+            told = services.rewards_available_notify(now=T0 + timedelta(days=21))
+    finally:
+        events.unsubscribe(seen.append)
+
+    crossed = [e for e in seen if e.name == events.REWARD_AVAILABLE]
+    assert told == 0 and [e.data["available"] for e in crossed] == [55]
+
+
+def test_a_subscriber_that_names_its_events_hears_only_those(
+    program: ProgramSettings, zahra: Customer, on_commit: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events, "_subscribers", [])  # without other apps' subscribers
+    monkeypatch.setattr(events, "_wanted", {})
+    everything: list[events.LoyaltyEvent] = []
+    expiring: list[events.LoyaltyEvent] = []
+    events.subscribe(everything.append)
+    events.subscribe(expiring.append, names=[events.POINTS_EXPIRING])
+    try:
+        assert events.has_subscribers(events.POINTS_EXPIRING)
+        with on_commit(execute=True) as callbacks:
+            give(zahra, 30)
+        events.unsubscribe(everything.append)
+        assert not events.has_subscribers(events.POINTS_CHANGED)
+        with on_commit(execute=True) as quiet:
+            give(zahra, 5, key="second")  # nobody listens to points.changed now
+    finally:
+        events.unsubscribe(everything.append)
+        events.unsubscribe(expiring.append)
+
+    assert [e.name for e in everything] == ["points.changed"] and expiring == []
+    assert len(callbacks) == 1 and len(quiet) == 0

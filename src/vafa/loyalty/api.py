@@ -111,6 +111,20 @@ class BadgeOut(Schema):
     awarded_at: datetime
 
 
+class ChallengeOut(Schema):
+    id: int
+    name: str
+    description: str
+    metric: str = Field(description="orders or points_earned, counted between the dates.")
+    progress: int = Field(description="x of `target` (capped at the target).")
+    target: int
+    reward_points: int
+    starts_at: datetime
+    ends_at: datetime
+    completed: bool
+    completed_at: datetime | None
+
+
 class MemberOut(Schema):
     customer_id: str
     joined_at: datetime | None
@@ -119,6 +133,7 @@ class MemberOut(Schema):
     reward_progress: RewardProgressOut
     vip: VipOut
     badges: list[BadgeOut]
+    challenges: list[ChallengeOut] = Field(description="Running challenges, soonest-ending first.")
     leaderboard_pseudonym: str | None = Field(description="Set while the member is opted in.")
 
 
@@ -260,10 +275,17 @@ def _entry_out(entry: LedgerEntry) -> dict[str, Any]:
     }
 
 
-def _redemption_out(entry: LedgerEntry, redemption: Redemption | None) -> dict[str, Any]:
-    restore = redemption.cancel_entry if redemption is not None else (
-        LedgerEntry.objects.filter(related_entry=entry, kind=EntryKind.RESTORE).first()
-    )
+def _redemption_out(
+    entry: LedgerEntry, redemption: Redemption | None, *, fresh: bool = False
+) -> dict[str, Any]:
+    """A redemption as the API shows it; `fresh` when `entry` was booked by this very request
+    (then nothing can have cancelled it yet, and the lookup of a return entry is skipped)."""
+    if redemption is not None:
+        restore = redemption.cancel_entry
+    elif fresh:
+        restore = None
+    else:
+        restore = LedgerEntry.objects.filter(related_entry=entry, kind=EntryKind.RESTORE).first()
     if redemption is not None:
         status = redemption.status
     else:
@@ -329,6 +351,7 @@ def member_detail(request: HttpRequest, customer_id: str) -> dict[str, Any]:
     vip = selectors.member_vip(customer=customer, now=now)
     badges = member.badges.select_related("badge").order_by("awarded_at") if member else []
     board = getattr(member, "leaderboard", None) if member is not None else None
+    challenges = selectors.member_challenges(customer=customer, now=now)
     return {
         "customer_id": customer.external_id,
         "joined_at": member.joined_at if member is not None else None,
@@ -360,6 +383,17 @@ def member_detail(request: HttpRequest, customer_id: str) -> dict[str, Any]:
         "badges": [
             {"slug": b.badge.slug, "name": b.badge.name, "awarded_at": b.awarded_at}
             for b in badges
+        ],
+        "challenges": [
+            {
+                "id": c.challenge.pk, "name": c.challenge.name,
+                "description": c.challenge.description, "metric": c.challenge.metric,
+                "progress": c.progress, "target": c.challenge.target,
+                "reward_points": c.challenge.reward_points, "starts_at": c.challenge.starts_at,
+                "ends_at": c.challenge.ends_at, "completed": c.completed,
+                "completed_at": c.completed_at,
+            }
+            for c in challenges
         ],
         "leaderboard_pseudonym": board.pseudonym if board is not None else None,
     }
@@ -436,7 +470,7 @@ def member_adjust(request: HttpRequest, customer_id: str, payload: AdjustmentIn)
     """Add or remove points by hand, with a reason; the API key is recorded as who did it.
     Removing more than the member has leaves a debt that later earnings pay first."""
     api_key = request_api_key(request)
-    customer = customer_get(external_id=customer_id)
+    customer = selectors.customer_for_write(external_id=customer_id)
 
     def perform() -> tuple[int, Any]:
         entry = services.points_adjust(
@@ -457,7 +491,7 @@ def member_redeem(request: HttpRequest, customer_id: str, payload: RedemptionIn)
     409 `spend_cap_reached` when the reward would push what the program spends on the member
     past their share of predicted CLV."""
     api_key = request_api_key(request)
-    customer = customer_get(external_id=customer_id)
+    customer = selectors.customer_for_write(external_id=customer_id)
     if (payload.points is None) == (payload.reward_id is None):
         raise ValidationError("send either points or reward_id", field="points")
     reward = None
@@ -474,10 +508,13 @@ def member_redeem(request: HttpRequest, customer_id: str, payload: RedemptionIn)
             )
             entry = LedgerEntry.objects.select_related("order").get(pk=redemption.entry_id)
             return 201, _plain(_redemption_out(entry, redemption))
+        now = timezone.now()
         entry = services.points_redeem(
-            customer=customer, points=payload.points or 0, idempotency_key=key, actor=actor
+            customer=customer, points=payload.points or 0, idempotency_key=key, actor=actor,
+            now=now,
         )
-        return 201, _plain(_redemption_out(entry, None))
+        # An entry booked at `now` is this request's own; an older one is a ledger replay.
+        return 201, _plain(_redemption_out(entry, None, fresh=entry.created_at == now))
 
     return idempotent_response(request, api_key=api_key, perform=perform)
 

@@ -2,15 +2,18 @@
 
 Services call `publish(event)` inside the transaction that made the change. It does two things:
 
-1. **Webhook outbox**: for each active `WebhookEndpoint` that wants the event (the ones in
+1. **Webhook outbox**: for each `WebhookEndpoint` that wants the event (the ones in
    `models.WebhookEvent`), it writes a `WebhookDelivery` row *in the same transaction*, so a
    delivery exists exactly when the change it reports was committed: never lost if the process
    dies after the commit, never sent for a change that was rolled back. `webhooks.webhooks_deliver`
-   sends them later, signed and retried.
+   sends them later, signed and retried. Switched-off endpoints get their rows too: they are
+   paused, and receive everything they missed once switched on again.
 2. **In-process subscribers**: every callback registered with `subscribe(callback)` is called
    with the event *after the commit* (`transaction.on_commit`), so a subscriber never acts on a
    rolled-back change. The messaging app hooks in here (e.g. in its `AppConfig.ready`) to start
    its flows; a subscriber's exception is logged and does not reach the member's request.
+   A subscriber that names the events it wants (`subscribe(callback, names=[...])`) costs the
+   other writes nothing; one without names runs after every write (`points.changed`).
 
 Events (`LoyaltyEvent.name`):
 
@@ -21,8 +24,9 @@ Events (`LoyaltyEvent.name`):
 - `reward.redeemed`: data: reward, coupon code, points, code expiry. This is how unique coupon
   codes reach the shop by webhook.
 - `reward.available`: the member's available points crossed the cost of the cheapest reward open
-  to everyone (only on writes that add points; points becoming available when the return window
-  ends are not noticed). Subscribers only.
+  to everyone, either on a write that adds points or when pending points become available at
+  the end of the return window (the periodic scan `services.rewards_available_notify`, once per
+  crossing). Subscribers only.
 - `points.expiring`: from the periodic scan `services.points_expiring_notify` (default 14 days
   ahead), once per lot. Subscribers only.
 
@@ -32,7 +36,7 @@ Replays of an idempotent write publish nothing: only writes that book something 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -52,6 +56,9 @@ WEBHOOK_EVENTS = frozenset(e.value for e in WebhookEvent)
 
 Subscriber = Callable[["LoyaltyEvent"], None]
 _subscribers: list[Subscriber] = []
+# The event names a subscriber asked for (absent: all of them), so that a write does not run a
+# subscriber's code for events it ignores (`points.changed` comes with every write).
+_wanted: dict[Subscriber, frozenset[str]] = {}
 
 
 @dataclass(frozen=True)
@@ -72,33 +79,46 @@ class LoyaltyEvent:
         }
 
 
-def subscribe(callback: Subscriber) -> Subscriber:
-    """Call `callback(event)` after the commit of every published event (usable as a
-    decorator). Subscribing the same callback twice has no effect."""
+def subscribe(callback: Subscriber, *, names: Iterable[str] | None = None) -> Subscriber:
+    """Call `callback(event)` after the commit of every published event, or only of the events
+    named in `names` (cheaper: the others cost the writer nothing). Subscribing the same
+    callback again replaces its `names`. Usable as a plain decorator."""
     if callback not in _subscribers:
         _subscribers.append(callback)
+    if names is None:
+        _wanted.pop(callback, None)
+    else:
+        _wanted[callback] = frozenset(names)
     return callback
 
 
 def unsubscribe(callback: Subscriber) -> None:
     if callback in _subscribers:
         _subscribers.remove(callback)
+    _wanted.pop(callback, None)
+
+
+def _listeners(name: str) -> list[Subscriber]:
+    return [c for c in _subscribers if c not in _wanted or name in _wanted[c]]
 
 
 def _notify(event: LoyaltyEvent) -> None:
-    for callback in list(_subscribers):
+    for callback in _listeners(event.name):
         try:
             callback(event)
         except Exception:  # a subscriber's bug must not fail the member's request
             logger.exception("loyalty event subscriber %r failed on %s", callback, event.name)
 
 
-def publish(event: LoyaltyEvent) -> list[WebhookDelivery]:
+def publish(event: LoyaltyEvent, *, webhooks: bool = True) -> list[WebhookDelivery]:
     """Record `event` for the webhooks (now, in the caller's transaction) and hand it to the
-    subscribers once that transaction commits. Returns the deliveries written."""
+    subscribers once that transaction commits. Returns the deliveries written.
+
+    `webhooks=False` is the caller saying it already knows there is no endpoint (the ledger
+    reads that with the member's lots), which saves the endpoints query on the hot path."""
     deliveries: list[WebhookDelivery] = []
-    if event.name in WEBHOOK_EVENTS:
-        endpoints = [e for e in WebhookEndpoint.objects.filter(active=True) if e.wants(event.name)]
+    if webhooks and event.name in WEBHOOK_EVENTS:
+        endpoints = [e for e in WebhookEndpoint.objects.all() if e.wants(event.name)]
         deliveries = WebhookDelivery.objects.bulk_create(
             WebhookDelivery(
                 endpoint=endpoint,
@@ -109,11 +129,12 @@ def publish(event: LoyaltyEvent) -> list[WebhookDelivery]:
             )
             for endpoint in endpoints
         )
-    if _subscribers:
+    if _listeners(event.name):
         transaction.on_commit(lambda: _notify(event))
     return deliveries
 
 
-def has_subscribers() -> bool:
-    """Whether anyone listens in-process (lets services skip work only subscribers need)."""
-    return bool(_subscribers)
+def has_subscribers(name: str | None = None) -> bool:
+    """Whether anyone listens in-process (to `name`, when given): lets services skip work only
+    subscribers need."""
+    return bool(_subscribers if name is None else _listeners(name))

@@ -451,6 +451,9 @@ class Lot(models.Model):
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     # When members were told these points expire soon (cleared when the expiry moves).
     expiry_notified_at = models.DateTimeField(_("expiry notice sent"), null=True, blank=True)
+    # When the `reward.available` scan took the end of this lot's pending time into account
+    # (set at once for points available from the start): each maturing is looked at once.
+    maturity_noticed_at = models.DateTimeField(_("maturity noticed at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("points lot")
@@ -464,6 +467,11 @@ class Lot(models.Model):
             ),
             models.Index(
                 fields=["expires_at"], condition=Q(remaining__gt=0), name="loyalty_lot_open_expiry"
+            ),
+            models.Index(
+                fields=["available_at"],
+                condition=Q(maturity_noticed_at__isnull=True),
+                name="loyalty_lot_maturing",
             ),
         ]
         constraints = [

@@ -11,20 +11,23 @@ from zoneinfo import ZoneInfo
 
 import jdatetime
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncMonth
 
-from vafa.core.errors import ValidationError
+from vafa.core.errors import NotFoundError, ValidationError
 from vafa.core.money import quantize
 from vafa.customers.models import Category, Customer, Event, Order, OrderStatus
 from vafa.customers.selectors import MAX_PAGE, decode_cursor, encode_cursor
 from vafa.insights.models import CustomerScore
+from vafa.loyalty import ledger_sql
 from vafa.loyalty.errors import SimulationUnsupported
 from vafa.loyalty.models import (
     Allocation,
     Badge,
     BadgeRule,
     Challenge,
+    ChallengeCompletion,
     ChallengeMetric,
     EarningRule,
     EntryKind,
@@ -61,6 +64,16 @@ EXPIRY_HORIZONS = (30, 60, 90)
 def program_settings() -> ProgramSettings:
     """The program's settings row, or the defaults (unsaved) before the merchant saved any."""
     return ProgramSettings.objects.filter(pk=1).first() or ProgramSettings(pk=1)
+
+
+def customer_for_write(*, external_id: str) -> Customer:
+    """The customer with this external id, loaded with only its id and external id: what a
+    ledger write needs, in one cheap indexed query (`customer_get` also loads consents).
+    `NotFoundError` as `customer_get` when there is none."""
+    customer_id = ledger_sql.customer_id_for(external_id)
+    if customer_id is None:
+        raise NotFoundError(f"no customer {external_id!r}")
+    return Customer.from_db(DEFAULT_DB_ALIAS, ["id", "external_id"], [customer_id, external_id])
 
 
 def _member(customer: Customer | int) -> Member | None:
@@ -963,6 +976,51 @@ def challenge_progress(*, challenge: Challenge, customer: Customer | int, now: d
         occurred_at__lt=until,
     ).exclude(reason="challenge").aggregate(total=Coalesce(Sum("points"), 0))["total"]
     return max(int(earned), 0)
+
+
+@dataclass(frozen=True)
+class ChallengeStanding:
+    """A running challenge as one member sees it: "progress of target", and whether done."""
+
+    challenge: Challenge
+    progress: int  # the member's count, capped at the target (a bar never overflows)
+    completed_at: datetime | None  # when the member completed it (points credited then)
+
+    @property
+    def completed(self) -> bool:
+        return self.completed_at is not None
+
+
+def member_challenges(*, customer: Customer | int, now: datetime) -> list[ChallengeStanding]:
+    """The challenges running at `now` (active, started, not ended), soonest-ending first,
+    with the member's progress toward each. A completed one shows its target as progress and
+    when it was completed, even if later refunds lowered the count (the points were kept)."""
+    customer_id = customer if isinstance(customer, int) else customer.pk
+    running = list(
+        Challenge.objects.filter(active=True, starts_at__lte=now, ends_at__gt=now).order_by(
+            "ends_at", "id"
+        )
+    )
+    if not running:
+        return []
+    done = dict(
+        ChallengeCompletion.objects.filter(
+            member__customer_id=customer_id, challenge__in=running
+        ).values_list("challenge_id", "completed_at")
+    )
+    standings = []
+    for challenge in running:
+        completed_at = done.get(challenge.pk)
+        progress = (
+            challenge.target
+            if completed_at is not None
+            else min(
+                challenge_progress(challenge=challenge, customer=customer_id, now=now),
+                challenge.target,
+            )
+        )
+        standings.append(ChallengeStanding(challenge, progress, completed_at))
+    return standings
 
 
 @dataclass(frozen=True)

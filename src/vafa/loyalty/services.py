@@ -5,7 +5,9 @@ Each write runs in `transaction.atomic()` and first takes the member's row lock
 writer in at a time). Under the lock it looks up the idempotency key: a replay returns the first
 entry and changes nothing, and the database's unique (member, key) constraint backs this up.
 Then it books entries, moves points between lots and updates the cached balance and debt in the
-same transaction.
+same transaction. The statements every earn and redeem runs (lock, lots, inserts, counters) are
+a few raw SQL statements in `ledger_sql`, which also fold the program settings, the key check
+and what events need into those round trips; everything else uses the ORM.
 
 Rules of the ledger (see `models` for the tables):
 
@@ -46,7 +48,7 @@ from vafa.core.errors import NotFoundError, ValidationError
 from vafa.core.money import quantize
 from vafa.customers.models import Customer, Order, OrderStatus
 from vafa.insights.models import CustomerScore
-from vafa.loyalty import events
+from vafa.loyalty import events, ledger_sql
 from vafa.loyalty.errors import (
     AlreadyReferred,
     IdempotencyConflict,
@@ -158,15 +160,23 @@ def _require_points(points: int, *, allow_negative: bool = False) -> None:
 
 def _lock_member(customer: Customer | int, now: datetime) -> Member:
     """The customer's member row, created on first need, locked until the transaction ends."""
+    return _lock_member_with_settings(customer, now)[0]
+
+
+def _lock_member_with_settings(
+    customer: Customer | int, now: datetime
+) -> tuple[Member, ProgramSettings, str]:
+    """The locked member row (created on first need), the program settings and the customer's
+    external id, read in one round trip (see `ledger_sql.lock_member`)."""
     customer_id = customer if isinstance(customer, int) else customer.pk
-    try:
-        return Member.objects.select_for_update().get(customer_id=customer_id)
-    except Member.DoesNotExist:
+    locked = ledger_sql.lock_member(customer_id)
+    if locked is None:
         # get_or_create retries the read when a concurrent first write created the row.
-        member, _ = Member.objects.get_or_create(
-            customer_id=customer_id, defaults={"joined_at": now}
-        )
-        return Member.objects.select_for_update().get(pk=member.pk)
+        Member.objects.get_or_create(customer_id=customer_id, defaults={"joined_at": now})
+        locked = ledger_sql.lock_member(customer_id)
+        if locked is None:  # pragma: no cover - the row was just created or found
+            raise NotFoundError(f"no customer {customer_id}")
+    return locked
 
 
 def _spending_order(lot: Lot) -> tuple[bool, datetime, int]:
@@ -176,6 +186,13 @@ def _spending_order(lot: Lot) -> tuple[bool, datetime, int]:
 
 def _is_open(lot: Lot, now: datetime) -> bool:
     return lot.remaining > 0 and (lot.expires_at is None or lot.expires_at > now)
+
+
+class _Unknown:
+    """Not read yet (distinct from None, "no reward")."""
+
+
+_UNKNOWN = _Unknown()
 
 
 class _Book:
@@ -192,19 +209,32 @@ class _Book:
         self.posted: list[LedgerEntry] = []
         self._available_before: int | None = None
         self._customer_ref: str | None = None
+        # Whether any webhook endpoint existed when the lots were read (None: not known), so
+        # that publishing skips the endpoints query when there is none.
+        self._webhooks: bool | None = None
+        # The cheapest reward's cost as read with the lots (only read when someone listens).
+        self._cheapest: int | _Unknown | None = _UNKNOWN
 
     @classmethod
     def open(
         cls, customer: Customer | int, now: datetime, program: ProgramSettings | None = None
     ) -> _Book:
-        return cls(_lock_member(customer, now), now, program or program_settings())
+        member, stored, external_id = _lock_member_with_settings(customer, now)
+        book = cls(member, now, program or stored)
+        book._customer_ref = external_id
+        return book
 
     # -- idempotency -----------------------------------------------------------------------
 
     def replay(
         self, key: str, *, kind: str | None = None, points: int | None = None
     ) -> LedgerEntry | None:
-        """The entry first booked under `key`, or None. A key reused for another request fails."""
+        """The entry first booked under `key`, or None. A key reused for another request fails.
+
+        The first call also reads the member's open lots in the same round trip, so a fresh
+        key (the usual case) costs no query of its own."""
+        if self._lots is None and not self._read_lots(key).key_used:
+            return None
         first = LedgerEntry.objects.filter(member=self.member, idempotency_key=key).first()
         if first is not None and (
             (kind is not None and first.kind != kind)
@@ -234,7 +264,7 @@ class _Book:
         if self._available_before is None:
             self._available_before = self.available()
         self.member.balance += points
-        entry = LedgerEntry.objects.create(
+        entry = LedgerEntry(
             member=self.member,
             kind=kind,
             points=points,
@@ -248,6 +278,7 @@ class _Book:
             reason=reason,
             details=details or {},
         )
+        ledger_sql.insert(entry)
         self.posted.append(entry)
         return entry
 
@@ -289,7 +320,7 @@ class _Book:
         first, and expire it at once if its time has already come."""
         live = self._live_lots()  # read before the new lot exists, then kept current
         amount = entry.points if points is None else points
-        lot = Lot.objects.create(
+        lot = Lot(
             member=self.member,
             entry=entry,
             order=entry.order,
@@ -297,7 +328,10 @@ class _Book:
             remaining=amount,
             available_at=available_at,
             expires_at=expires_at,
+            # Points spendable from the start have no maturing for the reward scan to notice.
+            maturity_noticed_at=self.now if available_at <= self.now else None,
         )
+        ledger_sql.insert(lot)
         live.append(lot)
         if expires_at is not None and expires_at <= self.now:
             self._expire_lot(lot)  # e.g. an order imported long after its points would expire
@@ -305,11 +339,19 @@ class _Book:
             self._pay_debt(lot)
         return lot
 
+    def _read_lots(self, key: str | None = None) -> ledger_sql.OpenLots:
+        """Read the member's open lots (and what rides along in the same statement)."""
+        listening = events.has_subscribers(events.REWARD_AVAILABLE)
+        read = ledger_sql.open_lots(self.member.pk, key, cheapest_at=self.now if listening else None)
+        self._lots, self._webhooks = read.lots, read.webhooks
+        if listening:
+            self._cheapest = read.cheapest
+        return read
+
     def _live_lots(self) -> list[Lot]:
-        if self._lots is None:
-            self._lots = list(Lot.objects.filter(member=self.member, remaining__gt=0))
-        self._lots.sort(key=_spending_order)
-        return self._lots
+        lots = self._lots if self._lots is not None else self._read_lots().lots
+        lots.sort(key=_spending_order)
+        return lots
 
     def open_lots(self, *, available_only: bool, exclude: set[int] | None = None) -> list[Lot]:
         """Unexpired lots with points left, soonest-expiring first (never-expiring last, then
@@ -329,9 +371,9 @@ class _Book:
         )
 
     def _allocate(self, lot: Lot, entry: LedgerEntry, points: int) -> None:
-        Allocation.objects.create(lot=lot, entry=entry, points=points, created_at=self.now)
+        ledger_sql.insert(Allocation(lot=lot, entry=entry, points=points, created_at=self.now))
         lot.remaining -= points
-        lot.save(update_fields=["remaining"])
+        ledger_sql.set_lot_remaining(lot.pk, lot.remaining)
 
     def consume(self, entry: LedgerEntry, points: int, lots: list[Lot]) -> int:
         """Allocate up to `points` from `lots` in order to the debit `entry`; return the taken."""
@@ -448,10 +490,10 @@ class _Book:
 
     def finish(self) -> None:
         """Save the cached balance and debt and publish what this book booked."""
-        self.member.save(update_fields=["balance", "debt"])
+        ledger_sql.set_member_cache(self.member.pk, self.member.balance, self.member.debt)
         if not self.posted:
             return
-        events.publish(
+        self.publish(
             events.LoyaltyEvent(
                 name=events.POINTS_CHANGED,
                 customer_id=self.customer_ref,
@@ -470,14 +512,28 @@ class _Book:
         self.posted = []
         self._available_before = None
 
+    def publish(self, event: events.LoyaltyEvent) -> None:
+        """Publish an event of this member, skipping the webhook endpoints query when the lots
+        read already showed that there is no endpoint."""
+        events.publish(event, webhooks=self._webhooks is not False)
+
     def _publish_reward_available(self) -> None:
         """Tell the subscribers when a credit lifted the member's available points across the
         cost of the cheapest reward open to everyone (a webhook-free, subscribers-only event)."""
-        if not events.has_subscribers() or not any(e.points > 0 for e in self.posted):
+        if not events.has_subscribers(events.REWARD_AVAILABLE) or not any(
+            e.points > 0 for e in self.posted
+        ):
             return
-        cheapest = cheapest_reward_cost(now=self.now)
         before, after = self._available_before or 0, self.available()
+        if after <= before:  # e.g. pending order points: nothing new to spend
+            return
+        cheapest = (
+            cheapest_reward_cost(now=self.now)
+            if isinstance(self._cheapest, _Unknown)
+            else self._cheapest
+        )
         if cheapest is not None and before < cheapest <= after:
+            self._notice_maturing()  # this notice covers them: the scan must not repeat it
             events.publish(
                 events.LoyaltyEvent(
                     name=events.REWARD_AVAILABLE,
@@ -486,6 +542,15 @@ class _Book:
                     data={"available": after, "cheapest_reward_points": cheapest},
                 )
             )
+
+    def _notice_maturing(self) -> None:
+        """Mark the member's lots whose pending time is over as noticed by the reward scan."""
+        Lot.objects.filter(
+            member=self.member, maturity_noticed_at__isnull=True, available_at__lte=self.now
+        ).update(maturity_noticed_at=self.now)
+        for lot in self._live_lots():
+            if lot.maturity_noticed_at is None and lot.available_at <= self.now:
+                lot.maturity_noticed_at = self.now
 
 
 # ---------------------------------------------------------------------------------------------
@@ -858,7 +923,7 @@ def reward_redeem(
                 expires_at=expires_at,
             )
         )
-        events.publish(
+        book.publish(
             events.LoyaltyEvent(
                 name=events.REWARD_REDEEMED,
                 customer_id=book.customer_ref,
@@ -1030,6 +1095,56 @@ def points_expire(*, now: datetime | None = None) -> ExpiryRun:
     return ExpiryRun(members=len(member_ids), lots=lots, points=points)
 
 
+def rewards_available_notify(*, now: datetime | None = None) -> int:
+    """Publish `reward.available` for every member whose pending points became available (their
+    return window passed) and so lifted their available points across the cost of the cheapest
+    reward open to everyone; returns the members told.
+
+    Idempotent: each lot's maturing is looked at once (`Lot.maturity_noticed_at`), so running
+    the scan again, or after a write that already announced the same crossing, tells nobody
+    twice. "Before" is what the member could spend without the lots that matured since the last
+    look; "after" is what they can spend now. One short transaction per member, like
+    `points_expire`. Runs hourly; the event goes to in-process subscribers (messaging).
+    """
+    now = _aware(now)
+    program = program_settings()
+    cheapest = cheapest_reward_cost(now=now)
+    member_ids = list(
+        Lot.objects.filter(maturity_noticed_at__isnull=True, available_at__lte=now)
+        .values_list("member_id", flat=True)
+        .distinct()
+    )
+    told = 0
+    for member_id in member_ids:
+        with transaction.atomic():
+            member = Member.objects.select_for_update().get(pk=member_id)
+            book = _Book(member, now, program)
+            matured = Lot.objects.filter(
+                member=member, maturity_noticed_at__isnull=True, available_at__lte=now
+            )
+            fresh = {lot.pk for lot in matured}
+            after = book.available()
+            gained = sum(
+                lot.remaining for lot in book.open_lots(available_only=True) if lot.pk in fresh
+            )
+            Lot.objects.filter(pk__in=fresh).update(maturity_noticed_at=now)
+            if cheapest is not None and after - gained < cheapest <= after:
+                told += 1
+                events.publish(
+                    events.LoyaltyEvent(
+                        name=events.REWARD_AVAILABLE,
+                        customer_id=book.customer_ref,
+                        occurred_at=now,
+                        data={
+                            "available": after,
+                            "cheapest_reward_points": cheapest,
+                            "matured_points": gained,
+                        },
+                    )
+                )
+    return told
+
+
 # ---------------------------------------------------------------------------------------------
 # Tiers.
 
@@ -1063,7 +1178,7 @@ def _tier_update(book: _Book) -> TierChange | None:
     member.tier_since = now
     member.tier_below_since = None
     member.save(update_fields=["tier", "tier_since", "tier_below_since"])
-    events.publish(
+    book.publish(
         events.LoyaltyEvent(
             name=events.TIER_CHANGED,
             customer_id=book.customer_ref,

@@ -11,6 +11,7 @@ from vafa.loyalty.services import (
     points_expire,
     points_expiring_notify,
     referrals_settle,
+    rewards_available_notify,
     tiers_recalculate_all,
 )
 from vafa.loyalty.webhooks import DeliveryRun, webhooks_deliver
@@ -32,6 +33,12 @@ def recalculate_tiers() -> int:
 def notify_expiring_points() -> int:
     """Every morning (UTC, 09:20 in Tehran): tell members whose points expire within 14 days."""
     return points_expiring_notify()
+
+
+@db_periodic_task(crontab(minute="25"))
+def notify_rewards_available() -> int:
+    """Every hour: tell members whose maturing points now buy a reward."""
+    return rewards_available_notify()
 
 
 @db_periodic_task(crontab(minute="15"))

@@ -15,6 +15,11 @@ apart, and after `MAX_ATTEMPTS` the delivery is marked failed (visible in the ad
 log). Deliveries are claimed by pushing `next_attempt_at` a lease ahead in a short transaction
 before sending, so two workers never send the same delivery at once and no database
 transaction stays open during a slow HTTP call.
+
+A switched-off endpoint (`active` false) is **paused**, not forgotten: its deliveries keep being
+written (see `events.publish`) but are not claimed, attempted or counted as failures; once it is
+switched on again the next run sends them, oldest first, with their attempts as they were.
+Deleting the endpoint is how to stop its deliveries for good.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ class DeliveryRun:
 def _claim(now: datetime) -> list[WebhookDelivery]:
     with transaction.atomic():
         due = WebhookDelivery.objects.select_related("endpoint").filter(
-            status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+            status=DeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__active=True
         )
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))
@@ -114,10 +119,7 @@ def webhooks_deliver(*, now: datetime | None = None) -> DeliveryRun:
     delivered = retrying = failed = 0
     claimed = _claim(now)
     for delivery in claimed:
-        if not delivery.endpoint.active:
-            status_code, error = None, "endpoint switched off"
-        else:
-            status_code, error = _send(delivery, now)
+        status_code, error = _send(delivery, now)
         delivery.attempts += 1
         delivery.last_status_code = status_code
         if status_code is not None and 200 <= status_code < 300:
