@@ -20,4 +20,7 @@ class FlowsConfig(AppConfig):
         from vafa.messaging.flows import triggers
 
         changes.register("flows", triggers.on_change)
-        events.subscribe(triggers.on_loyalty_event)
+        events.subscribe(
+            triggers.on_loyalty_event,
+            names=[events.TIER_CHANGED, events.POINTS_EXPIRING, events.REWARD_AVAILABLE],
+        )
