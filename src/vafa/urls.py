@@ -1,5 +1,6 @@
 """Root URL configuration."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
@@ -22,3 +23,6 @@ urlpatterns = [
     # Anything else under /api/ answers a JSON 404 in the API's error shape.
     re_path(r"^api/", not_found_view),
 ]
+
+if settings.ANYMAIL.get("WEBHOOK_SECRET"):  # never accept unauthenticated bounce reports
+    urlpatterns.insert(0, path("anymail/", include("anymail.urls")))

@@ -17,12 +17,14 @@ ADMIN_PAGES = ["customers/customer", "customers/order", "customers/product", "cu
 
 
 def test_creating_an_api_key_shows_it_once_and_stores_only_its_hash(admin_client: Client) -> None:
-    response = admin_client.post("/admin/core/apikey/add/", {"name": "shop backend"}, follow=True)
+    response = admin_client.post("/admin/core/apikey/add/",
+                                 {"name": "shop backend", "role": "support"}, follow=True)
     assert response.status_code == 200
     page = response.content.decode()
     raw = re.search(r"vafa_[A-Za-z0-9_\-]{20,}", page)
     assert raw, "the new key is shown on the page"
     key = ApiKey.objects.get(name="shop backend")
+    assert key.role == "support"
     assert key.key_hash == hash_key(raw.group(0))
     assert raw.group(0) not in str(ApiKey.objects.values_list(flat=True))
     listing = admin_client.get("/admin/core/apikey/").content.decode()
@@ -30,7 +32,7 @@ def test_creating_an_api_key_shows_it_once_and_stores_only_its_hash(admin_client
 
 
 def test_revoking_keys_from_the_list(admin_client: Client) -> None:
-    admin_client.post("/admin/core/apikey/add/", {"name": "old"})
+    admin_client.post("/admin/core/apikey/add/", {"name": "old", "role": "owner"})
     key = ApiKey.objects.get(name="old")
     admin_client.post("/admin/core/apikey/", {"action": "revoke", "_selected_action": [key.pk]})
     key.refresh_from_db()

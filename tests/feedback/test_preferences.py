@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from tests.feedback.conftest import invite
 from vafa.customers.models import Customer
@@ -93,7 +94,8 @@ def test_the_service_refuses_unknown_values_and_keeps_interests_unique(sara: Cus
 
 
 def test_a_profile_field_on_a_text_question_is_refused() -> None:
-    problems = questions_problems([
-        {"id": "x", "type": "text", "profile": "channel", "label": {"en": "Channel?"}},
-    ])
+    with translation.override("en"):
+        problems = questions_problems([
+            {"id": "x", "type": "text", "profile": "channel", "label": {"en": "Channel?"}},
+        ])
     assert any("profile" in p for p in problems)

@@ -8,7 +8,11 @@ app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True
 
 
 @app.command("create")
-def create(name: str = typer.Argument(..., help="What the key is for, e.g. 'shop backend'.")) -> None:
+def create(
+    name: str = typer.Argument(..., help="What the key is for, e.g. 'shop backend'."),
+    role: str = typer.Option("owner", "--role", help="owner (the shop's backend: writes "
+                             "everything), support, marketer or analyst (reads only)."),
+) -> None:
     """Create an API key and print it once (only its hash is stored)."""
     from vafa.commands.django_setup import setup
 
@@ -17,7 +21,7 @@ def create(name: str = typer.Argument(..., help="What the key is for, e.g. 'shop
     from vafa.core.services import apikey_create
 
     try:
-        api_key, raw = apikey_create(name=name)
+        api_key, raw = apikey_create(name=name, role=role)
     except VafaError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -39,10 +43,10 @@ def list_keys() -> None:
 
     from vafa.core.models import ApiKey
 
-    table = Table("id", "prefix", "name", "created", "last used", "status")
+    table = Table("id", "prefix", "name", "role", "created", "last used", "status")
     for api_key in ApiKey.objects.exclude(prefix="system").order_by("id"):
         table.add_row(
-            str(api_key.pk), api_key.prefix, api_key.name,
+            str(api_key.pk), api_key.prefix, api_key.name, api_key.role,
             f"{api_key.created_at:%Y-%m-%d %H:%M}",
             f"{api_key.last_used_at:%Y-%m-%d %H:%M}" if api_key.last_used_at else "never",
             "active" if api_key.is_active else f"revoked {api_key.revoked_at:%Y-%m-%d}",

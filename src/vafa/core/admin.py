@@ -34,10 +34,11 @@ admin.site.index_title = _("Shop administration")
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "created_at", "created_by", "last_used_at", "revoked_at")
+    list_display = ("name", "prefix", "role", "created_at", "created_by", "last_used_at",
+                    "revoked_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("name", "prefix")
-    fields = ("name", "prefix", "created_at", "created_by", "last_used_at", "revoked_at")
+    fields = ("name", "role", "prefix", "created_at", "created_by", "last_used_at", "revoked_at")
     readonly_fields = ("prefix", "created_at", "created_by", "last_used_at", "revoked_at")
     actions = ["revoke"]
 
@@ -46,7 +47,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         created_by = request.user if request.user.is_authenticated else None
-        api_key, raw = apikey_create(name=obj.name, created_by=created_by)
+        api_key, raw = apikey_create(name=obj.name, created_by=created_by, role=obj.role)
         # The admin redirects to the object it saved: hand it the row the service created.
         obj.pk = api_key.pk
         obj.__dict__.update({f.attname: getattr(api_key, f.attname) for f in ApiKey._meta.fields})

@@ -1,15 +1,23 @@
-"""API-key authentication: `Authorization: Bearer vafa_…`, checked by hash."""
+"""API-key authentication: `Authorization: Bearer vafa_…`, checked by hash, and the key's role.
+
+A key carries one of the team roles of `vafa.core.roles`. Every role reads; writes are allowed
+by `API_WRITES`: the owner (the shop's backend: customers, orders, events) writes everything,
+support may adjust and redeem points and send survey or portal links, a marketer may send
+survey and portal links, an analyst writes nothing. A refused write is a 403 `forbidden`.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer
 
-from vafa.core.errors import AuthenticationError
+from vafa.core.errors import AuthenticationError, PermissionDeniedError
 from vafa.core.models import KEY_PREFIX, ApiKey, hash_key
+from vafa.core.roles import ANALYST, MARKETER, OWNER, SAFE_METHODS, SUPPORT
 
 # `last_used_at` is written at most this often per key, so reads do not each cost a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -36,11 +44,38 @@ def apikey_authenticate(*, raw_key: str) -> ApiKey:
     return api_key
 
 
+_MEMBER = r"/api/v1/members/[^/]+"
+_SEND_LINKS = (r"/api/v1/survey-invitations", _MEMBER + r"/portal-link", _MEMBER + r"/referral-code")
+API_WRITES: dict[str, tuple[re.Pattern[str], ...]] = {
+    MARKETER: tuple(re.compile(p + "/?") for p in _SEND_LINKS),
+    SUPPORT: tuple(re.compile(p + "/?") for p in (
+        *_SEND_LINKS, _MEMBER + r"/adjustments", _MEMBER + r"/redemptions",
+        r"/api/v1/redemptions/[^/]+/cancel", r"/api/v1/coupons/[^/]+/use",
+    )),
+    ANALYST: (),
+}
+"""The writes (non-GET requests, by path) each role other than the owner may make."""
+
+
+def apikey_may(api_key: ApiKey, *, method: str, path: str) -> bool:
+    """Whether the key's role allows this request: every role reads, the owner writes anything,
+    the others only the paths of `API_WRITES`."""
+    if method.upper() in SAFE_METHODS or api_key.role == OWNER:
+        return True
+    return any(pattern.fullmatch(path) for pattern in API_WRITES.get(api_key.role, ()))
+
+
 class ApiKeyAuth(HttpBearer):
-    """django-ninja auth: sets `request.auth` to the `ApiKey`."""
+    """django-ninja auth: sets `request.auth` to the `ApiKey`; refuses (403) a write its role
+    does not allow."""
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey:
-        return apikey_authenticate(raw_key=token)
+        api_key = apikey_authenticate(raw_key=token)
+        if not apikey_may(api_key, method=request.method or "GET", path=request.path):
+            raise PermissionDeniedError(
+                f"this API key's role ({api_key.role}) may not make this request"
+            )
+        return api_key
 
 
 def request_api_key(request: HttpRequest) -> ApiKey:

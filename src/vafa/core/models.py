@@ -36,6 +36,13 @@ class ApiKey(models.Model):
     )
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    role = models.CharField(
+        _("role"), max_length=20, default="owner",
+        choices=[("owner", _("Owner")), ("marketer", _("Marketer")), ("support", _("Support")),
+                 ("analyst", _("Analyst"))],
+        help_text=_("What the key may do: the shop's backend needs owner; an analyst key only "
+                    "reads."),
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 

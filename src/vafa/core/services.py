@@ -17,9 +17,14 @@ PREFIX_LENGTH = 13  # "vafa_" and 8 random characters: enough to tell keys apart
 
 
 @transaction.atomic
-def apikey_create(*, name: str, created_by: Any = None) -> tuple[ApiKey, str]:
-    """Create an API key; return it and the raw key, which is not stored and cannot be shown
-    again (only its SHA-256 is kept)."""
+def apikey_create(*, name: str, created_by: Any = None, role: str = "owner") -> tuple[ApiKey, str]:
+    """Create an API key with a team role (see `vafa.core.auth.API_WRITES`); return it and the
+    raw key, which is not stored and cannot be shown again (only its SHA-256 is kept)."""
+    from vafa.core.roles import ROLES
+
+    if role not in ROLES:
+        raise ValidationError(f"unknown role {role!r}; the roles are {', '.join(ROLES)}",
+                              field="role")
     name = name.strip()
     if not name:
         raise ValidationError("an API key needs a name", field="name")
@@ -27,7 +32,8 @@ def apikey_create(*, name: str, created_by: Any = None) -> tuple[ApiKey, str]:
         raise ValidationError("name longer than 100 characters", field="name")
     raw = ApiKey.generate_raw_key()
     api_key = ApiKey.objects.create(
-        name=name, prefix=raw[:PREFIX_LENGTH], key_hash=hash_key(raw), created_by=created_by
+        name=name, prefix=raw[:PREFIX_LENGTH], key_hash=hash_key(raw), created_by=created_by,
+        role=role,
     )
     return api_key, raw
 

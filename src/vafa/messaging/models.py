@@ -162,6 +162,11 @@ class MessagingSettings(models.Model):
         _("longest wait between retries (seconds)"), default=6 * 3600
     )
     track_links = models.BooleanField(_("track opens and clicks"), default=True)
+    site_url = models.URLField(
+        _("site URL"), max_length=300, blank=True,
+        help_text=_("Public address of this site, used in links inside messages. "
+                    "Blank: the VAFA_SITE_URL environment variable."),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -183,6 +188,79 @@ class MessagingSettings(models.Model):
     def weekend(self) -> frozenset[int]:
         """The weekend as ISO weekday numbers."""
         return frozenset(int(d) for d in self.weekend_days.replace(" ", "").split(",") if d)
+
+
+class EmailProvider(models.TextChoices):
+    """Who delivers email: an SMTP server or an email service provider through anymail."""
+
+    SMTP = "smtp", _("SMTP server")
+    MAILGUN = "mailgun", "Mailgun"
+    POSTMARK = "postmark", "Postmark"
+    SENDGRID = "sendgrid", "SendGrid"
+    BREVO = "brevo", "Brevo"
+    MAILJET = "mailjet", "Mailjet"
+
+
+class SmsProvider(models.TextChoices):
+    KAVENEGAR = "kavenegar", _("Kavenegar")
+    TWILIO = "twilio", "Twilio"
+
+
+PROVIDER_CHOICES: dict[str, list[tuple[str, Any]]] = {
+    Channel.EMAIL: EmailProvider.choices,
+    Channel.SMS: SmsProvider.choices,
+    Channel.TELEGRAM: [("telegram", _("Telegram Bot API"))],
+    Channel.PUSH: [("webpush", _("Web push (VAPID)"))],
+}
+"""The providers each channel can use (the admin offers only the channel's own)."""
+
+
+class ChannelSettings(models.Model):
+    """Staff-editable, non-secret settings of one channel (one row per channel).
+
+    A blank field means "use the environment" (see `vafa.messaging.conf` for the precedence);
+    secrets never live here. A switched-off channel keeps its messages waiting in the outbox
+    until it is switched on again.
+    """
+
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices, unique=True)
+    enabled = models.BooleanField(
+        _("enabled"), default=True,
+        help_text=_("When off, messages for this channel wait in the outbox until it is on."),
+    )
+    provider = models.CharField(
+        _("provider"), max_length=20, blank=True,
+        choices=[*EmailProvider.choices, *SmsProvider.choices, ("telegram", _("Telegram Bot API")),
+                 ("webpush", _("Web push (VAPID)"))],
+        help_text=_("Blank: the provider named in the environment."),
+    )
+    from_name = models.CharField(_("sender name"), max_length=100, blank=True)
+    from_address = models.EmailField(_("sender address"), blank=True)
+    reply_to = models.EmailField(_("reply-to address"), blank=True)
+    sender = models.CharField(
+        _("SMS sender line"), max_length=40, blank=True,
+        help_text=_("Kavenegar line number, or a Twilio number (E.164) or Messaging Service SID."),
+    )
+    bot_username = models.CharField(_("Telegram bot username"), max_length=64, blank=True)
+    rate_per_second = models.DecimalField(
+        _("messages per second"), max_digits=7, decimal_places=2, null=True, blank=True,
+        help_text=_("Per worker; 0 means no limit. Blank: the environment's rate."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("channel settings")
+        verbose_name_plural = _("channel settings")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rate_per_second__isnull=True) | Q(rate_per_second__gte=0),
+                name="msg_channel_rate_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(Channel(self.channel).label)
 
 
 class ConsentChange(models.Model):

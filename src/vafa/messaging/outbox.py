@@ -28,13 +28,13 @@ import logging
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from vafa.messaging.channels import build_channels
@@ -46,7 +46,7 @@ from vafa.messaging.channels.base import (
     Recipient,
     TransientFailure,
 )
-from vafa.messaging.conf import MessagingEnv, load_env, redact
+from vafa.messaging.conf import MessagingEnv, redact
 from vafa.messaging.models import (
     PENDING_STATUSES,
     DeliveryLog,
@@ -62,6 +62,7 @@ from vafa.messaging.selectors import (
     SendState,
     customer_rules,
     lookback_days,
+    messaging_config,
     messaging_settings,
     send_state,
 )
@@ -133,10 +134,15 @@ def claimable(now: datetime) -> Q:
     )
 
 
-def outbox_claim(*, now: datetime, size: int, token: str) -> list[int]:
-    """Claim up to `size` due messages for the flush holding `token`; returns their ids."""
+def outbox_claim(
+    *, now: datetime, size: int, token: str, skip_channels: Collection[str] = ()
+) -> list[int]:
+    """Claim up to `size` due messages for the flush holding `token`; returns their ids.
+    Messages on `skip_channels` (switched off in the admin) are left waiting, untouched."""
     with transaction.atomic():
         queryset = OutboxMessage.objects.filter(claimable(now)).order_by("due_at", "id")
+        if skip_channels:
+            queryset = queryset.exclude(channel__in=sorted(skip_channels))
         if connection.features.has_select_for_update_skip_locked:
             queryset = queryset.select_for_update(skip_locked=True)
         ids = list(queryset.values_list("id", flat=True)[:size])
@@ -360,7 +366,9 @@ class _Flush:
         try:
             while limit is None or self.result.claimed < limit:
                 size = batch_size if limit is None else min(batch_size, limit - self.result.claimed)
-                ids = outbox_claim(now=self.now, size=size, token=self.token)
+                ids = outbox_claim(
+                    now=self.now, size=size, token=self.token, skip_channels=self.env.disabled
+                )
                 if not ids:
                     break
                 self.result.claimed += len(ids)
@@ -379,6 +387,20 @@ class _Flush:
         return self.result
 
 
+def _log_switched_off(env: MessagingEnv, now: datetime) -> None:
+    """Say how many due messages wait for a channel switched off in the admin (they stay
+    queued, no attempt used, nothing written per message, and go once it is on again)."""
+    if not env.disabled:
+        return
+    waiting = (
+        OutboxMessage.objects.filter(claimable(now), channel__in=sorted(env.disabled))
+        .values_list("channel")
+        .annotate(n=Count("id"))
+    )
+    for channel, count in waiting:
+        logger.warning("%s is switched off: %d due message(s) wait for it", channel, count)
+
+
 def outbox_flush(
     *,
     now: datetime | None = None,
@@ -394,14 +416,16 @@ def outbox_flush(
     the end. Safe to run in several processes at once and to interrupt at any moment.
     """
     now = now or timezone.now()
-    env = env or load_env()
+    env = env or messaging_config()
     own_channels = channels is None
     active = build_channels(env) if channels is None else channels
     try:
         for channel in active.values():
             channel.open()
         flush = _Flush(now=now, env=env, policy=messaging_settings(), channels=active, sleep=sleep)
-        return flush.run(limit=limit, batch_size=batch_size)
+        result = flush.run(limit=limit, batch_size=batch_size)
+        _log_switched_off(env, now)
+        return result
     finally:
         if own_channels:
             for channel in active.values():

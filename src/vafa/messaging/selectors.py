@@ -11,7 +11,7 @@ customer.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -19,10 +19,20 @@ from django.conf import settings
 from django.db.models import Count, Q
 
 from vafa.customers.models import Channel, Consent, Customer
+from vafa.messaging.conf import (
+    ChannelStatus,
+    MessagingEnv,
+    StoredChannel,
+    StoredSettings,
+    apply_stored,
+    channel_status,
+    load_env,
+)
 from vafa.messaging.errors import TemplateNotFound
 from vafa.messaging.models import (
     ACCEPTED_STATUSES,
     BLOCKS_TRANSACTIONAL,
+    ChannelSettings,
     DeliveryLog,
     Frequency,
     MessageKind,
@@ -42,6 +52,37 @@ FREQUENCY_CAPS = {Frequency.WEEKLY: Cap(1, 7, "frequency"), Frequency.MONTHLY: C
 def messaging_settings() -> MessagingSettings:
     """The sending policy row, or the defaults (unsaved) before the merchant saved any."""
     return MessagingSettings.objects.filter(pk=1).first() or MessagingSettings(pk=1)
+
+
+def stored_settings() -> StoredSettings:
+    """The non-secret provider settings staff saved in the admin (two small queries)."""
+    site_url = MessagingSettings.objects.filter(pk=1).values_list("site_url", flat=True).first()
+    channels = {
+        row.channel: StoredChannel(
+            enabled=row.enabled,
+            provider=row.provider,
+            from_name=row.from_name,
+            from_address=row.from_address,
+            reply_to=row.reply_to,
+            sender=row.sender,
+            bot_username=row.bot_username,
+            rate=float(row.rate_per_second) if row.rate_per_second is not None else None,
+        )
+        for row in ChannelSettings.objects.all()
+    }
+    return StoredSettings(site_url=site_url or "", channels=channels)
+
+
+def messaging_config(environ: Mapping[str, str] | None = None) -> MessagingEnv:
+    """What the channels use: the environment (`environ`, default `os.environ`) with the
+    admin's non-secret settings laid over it. Read once per flush."""
+    return apply_stored(load_env(environ), stored_settings(), environ)
+
+
+def channel_statuses(environ: Mapping[str, str] | None = None) -> dict[str, ChannelStatus]:
+    """For the admin: each channel's provider, switch and which secrets are set or missing."""
+    config = messaging_config(environ)
+    return {name: channel_status(name, config, environ) for name in Channel.values}
 
 
 def template_for(*, key: str, channel: str, language: str) -> MessageTemplate:

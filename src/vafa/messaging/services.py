@@ -30,7 +30,6 @@ from vafa.messaging.compose import (
     message_language,
     render_message,
 )
-from vafa.messaging.conf import load_env
 from vafa.messaging.errors import InvalidToken
 from vafa.messaging.measurement import holdout_key, is_held_out
 from vafa.messaging.models import (
@@ -49,7 +48,12 @@ from vafa.messaging.models import (
     TelegramLink,
     Topic,
 )
-from vafa.messaging.selectors import messaging_settings, normalized_address, template_for
+from vafa.messaging.selectors import (
+    messaging_config,
+    messaging_settings,
+    normalized_address,
+    template_for,
+)
 
 PAUSE_DAYS = 30
 RESENDABLE = frozenset(
@@ -280,7 +284,7 @@ def message_enqueue(
         template = template_for(key=template_key, channel=channel, language=language)
     elif template.channel != channel:
         raise ValidationError("the template is for another channel", field="template")
-    env = load_env()
+    env = messaging_config()  # the admin's site URL wins over VAFA_SITE_URL
     policy = messaging_settings()
     context = message_context(
         customer=customer, channel=channel, now=now, site_url=env.site_url,
@@ -322,7 +326,7 @@ def template_preview(
 ) -> RenderedMessage:
     """Render `template` for a real customer exactly as it would be sent, without enqueueing
     anything; a broken template raises `TemplateError` for the merchant to fix."""
-    env = load_env()
+    env = messaging_config()  # the admin's site URL wins over VAFA_SITE_URL
     context = message_context(
         customer=customer, channel=template.channel, now=now, site_url=env.site_url,
         language=template.language, extra=dict(extra_context or {}),

@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
+from datetime import datetime
 from typing import Any
 
 from django.http import (
@@ -28,6 +30,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from vafa.core.errors import ValidationError
 from vafa.core.timeutil import format_date
 from vafa.customers.models import Channel, Consent, Customer
+from vafa.feedback.services import exit_survey_link
 from vafa.messaging import services, tokens
 from vafa.messaging.compose import message_language
 from vafa.messaging.conf import load_env
@@ -35,6 +38,8 @@ from vafa.messaging.errors import InvalidToken
 from vafa.messaging.models import Frequency, Preference, Topic
 from vafa.messaging.policy import customer_zone
 from vafa.messaging.selectors import send_state
+
+logger = logging.getLogger("vafa.messaging")
 
 # A transparent 1×1 GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -82,6 +87,21 @@ def _page_context(
     }
 
 
+def _exit_survey_url(customer: Customer, now: datetime) -> str | None:
+    """The "why are you leaving?" link for a person who unsubscribed on our page, or None.
+
+    Only a person on the page is asked here: creating the invitation for a mail client's
+    one-click POST would use up the customer's one exit invitation for the `unsubscribe`
+    trigger on a page nobody sees (the feedback app asks those customers later by message).
+    The unsubscribe is already saved, so a failure here is logged and the page still shows.
+    """
+    try:
+        return exit_survey_link(customer=customer, trigger="unsubscribe", channel="web", now=now)
+    except Exception:
+        logger.exception("exit survey link for customer %s failed", customer.pk)
+        return None
+
+
 @csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
@@ -95,14 +115,19 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return _invalid(request)
     with translation.override(message_language(customer)):
         if request.method == "POST":
-            one_click = request.POST.get("List-Unsubscribe") == "One-Click"
+            # Our own page's button says so; a mail client's RFC 8058 POST carries only
+            # `List-Unsubscribe=One-Click`, and nobody reads the page it gets back.
+            from_page = request.POST.get("from_page") == "1"
+            now = timezone.now()
             services.recipient_unsubscribe(
-                token=token, source="one-click" if one_click else "unsubscribe-page",
-                now=timezone.now(),
+                token=token, source="unsubscribe-page" if from_page else "one-click", now=now,
             )
             return render(
                 request, "messaging/unsubscribed.html",
-                {"customer": customer, "token": token, "channel": Channel(channel).label},
+                {
+                    "customer": customer, "token": token, "channel": Channel(channel).label,
+                    "exit_survey_url": _exit_survey_url(customer, now) if from_page else None,
+                },
             )
         return render(
             request, "messaging/preferences.html",

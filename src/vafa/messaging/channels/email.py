@@ -1,6 +1,7 @@
 """Email through Django's email backends: SMTP configured by `VAFA_SMTP_URL` (a backend built
-explicitly for each flush, one connection reused for the whole flush) or any backend named by
-`VAFA_EMAIL_BACKEND` (e.g. an anymail provider).
+explicitly for each flush, one connection reused for the whole flush), an anymail ESP chosen in
+the admin (its key from the environment, see `vafa.messaging.conf`) or any backend named by
+`VAFA_EMAIL_BACKEND`.
 
 Every message is multipart: the plain-text part and, when the template has one, the HTML part.
 Marketing messages carry `List-Unsubscribe` (the one-click https URL, plus `mailto:` when
@@ -36,7 +37,11 @@ from vafa.messaging.models import MessageKind, OutboxMessage, SuppressionReason
 def build_backend(env: MessagingEnv) -> BaseEmailBackend | None:
     """The email backend of this flush, or None when email is not configured."""
     if env.email_backend:
-        return get_connection(env.email_backend, fail_silently=False)
+        # An ESP's API key and options go in as keyword arguments, which anymail reads before
+        # Django's settings: secrets stay in the environment, never in settings or the DB.
+        return get_connection(
+            env.email_backend, fail_silently=False, **dict(env.email_backend_options)
+        )
     if env.smtp is None:
         return None
     smtp = env.smtp
@@ -89,6 +94,7 @@ def build_email(
         body=message.body_text,
         from_email=env.email_from,
         to=[recipient.address],
+        reply_to=[env.reply_to] if env.reply_to else None,
         headers=headers,
         connection=connection,
     )
@@ -115,7 +121,7 @@ class EmailChannel:
     def __init__(self, env: MessagingEnv, backend: BaseEmailBackend | None = None) -> None:
         self.env = env
         self.backend = backend if backend is not None else build_backend(env)
-        self.provider = "smtp" if env.smtp and not env.email_backend else (
+        self.provider = env.email_provider or (
             env.email_backend.rsplit(".", 2)[-2] if env.email_backend else ""
         )
 
