@@ -34,6 +34,7 @@ from vafa.loyalty.models import (
 from vafa.messaging.conf import load_env
 from vafa.messaging.models import Preference, PushSubscription
 from vafa.messaging.policy import customer_zone
+from vafa.messaging.selectors import messaging_config
 from vafa.messaging.tokens import recipient_token
 
 RECENT_REDEMPTIONS = 10
@@ -68,7 +69,7 @@ def absolute_url(path_or_url: str) -> str:
     """`path_or_url` made absolute with the shop's public address (`VAFA_SITE_URL`)."""
     if path_or_url.startswith(("https://", "http://")):
         return path_or_url
-    return f"{load_env().site_url}{path_or_url}"
+    return f"{messaging_config().site_url}{path_or_url}"
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from vafa.customers.models import Customer
 from vafa.dashboard.portal import access
 from vafa.dashboard.portal.models import DataRequest, DataRequestKind, DataRequestStatus
 from vafa.dashboard.portal.selectors import customer_by_identifier
-from vafa.messaging.conf import load_env
 from vafa.messaging.models import MessageKind, MessageTemplate
+from vafa.messaging.selectors import messaging_config
 from vafa.messaging.services import message_enqueue
 
 LOGIN_TEMPLATE_KEY = "portal-login"
@@ -92,7 +92,7 @@ def portal_url(
     expires_at = access.link_expiry(now=now, minutes=minutes)
     token = access.link_token(customer_id=customer.pk, expires_at=expires_at, kind=kind)
     path = reverse("portal:enter", args=[token])
-    return f"{load_env().site_url}{path}", expires_at
+    return f"{messaging_config().site_url}{path}", expires_at
 
 
 def _login_templates_ensure(channel: str) -> None:

@@ -32,7 +32,13 @@ from vafa.messaging.models import (
     OutboxMessage,
     Status,
 )
-from vafa.messaging.selectors import SendState, messaging_settings, send_state, template_for
+from vafa.messaging.selectors import (
+    SendState,
+    messaging_config,
+    messaging_settings,
+    send_state,
+    template_for,
+)
 
 # Pending messages of a paused campaign are "parked": due at a moment no flush reaches, so the
 # outbox (which knows nothing of campaigns) leaves them alone until the campaign resumes.
@@ -213,7 +219,7 @@ def campaign_sms_estimate(
     weights = [(v.name, v.weight) for v in variants]
     chooser = TemplateChooser(variants)
     state = send_state(sample, now=now)
-    env = load_env()
+    env = messaging_config()
     contexts = BatchContext.load(sample, now=now, site_url=env.site_url)
     key = assignment_key()
     on_sms, segments, errors = 0, 0, 0
