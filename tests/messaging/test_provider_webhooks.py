@@ -100,6 +100,21 @@ def test_a_hard_bounce_posted_by_postmark_suppresses_the_address_for_email(
     assert not Suppression.objects.filter(channel=Channel.SMS).exists()
 
 
+def test_a_soft_bounce_suppresses_nothing(
+    postmark: FakeHttp, olivia: Customer, templates: object
+) -> None:
+    first = enqueue(olivia, kind=MessageKind.TRANSACTIONAL, source="flow:shipping")
+    outbox_flush(now=T0)
+    first.refresh_from_db()
+    soft = {**hard_bounce(first), "Type": "SoftBounce", "TypeCode": 4096, "Name": "Soft bounce",
+            "Details": "smtp;452 4.2.2 Mailbox full", "Inactive": False}
+
+    assert post_event(soft) == 200
+    first.refresh_from_db()
+    assert first.status == Status.SENT
+    assert not Suppression.objects.exists()
+
+
 def test_a_spam_complaint_stops_marketing_only(
     postmark: FakeHttp, zahra: Customer, templates: object
 ) -> None:
