@@ -109,6 +109,14 @@ def _analyse(console: Console) -> None:
         f"retention {_pct(kpis.get('retention_rate'))}, churn {_pct(kpis.get('churn_rate'))} "
         f"({kpis.get('period')} to {summary['as_of']}); {vip.get('count', 0)} VIP customers"
     )
+    from vafa.customers.models import Order
+    from vafa.customers.recommendations import recommendations_refresh
+
+    # the synthetic shop's history ends on its own date: recommend as of its last order
+    last = Order.objects.order_by("-placed_at").values_list("placed_at", flat=True).first()
+    refresh = recommendations_refresh(now=last)
+    console.print(f"  product recommendations: {refresh.pairs:,} similar pairs for "
+                  f"{refresh.products:,} products")
 
 
 def _pct(value: float | None) -> str:

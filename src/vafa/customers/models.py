@@ -117,6 +117,10 @@ class Product(models.Model):
     )
     price = money_field(_("price"), null=True, blank=True)
     currency = models.CharField(_("currency"), max_length=3, blank=True)
+    recent_buyers = models.PositiveIntegerField(
+        _("buyers in the last 30 days"), default=0, db_default=0,
+        help_text=_("Refreshed nightly; the social proof of messages."),
+    )
     created_at = models.DateTimeField(_("created at"), default=now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -127,6 +131,28 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ProductSimilarity(models.Model):
+    """"Customers who bought `product` also bought `similar`": the cosine of their buyers, from
+    `vafa.analytics.recommend`, refreshed nightly by `vafa.customers.recommendations`."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="similar",
+                                verbose_name=_("product"))
+    similar = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+",
+                                verbose_name=_("similar product"))
+    score = models.FloatField(_("similarity"))
+    co_buyers = models.PositiveIntegerField(_("customers who bought both"))
+
+    class Meta:
+        verbose_name = _("similar product")
+        verbose_name_plural = _("similar products")
+        constraints = [
+            models.UniqueConstraint(fields=["product", "similar"], name="similarity_pair_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} → {self.similar_id} ({self.score:.2f})"
 
 
 class OrderStatus(models.TextChoices):

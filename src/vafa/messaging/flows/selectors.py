@@ -14,7 +14,10 @@ from typing import Any
 from markupsafe import Markup
 
 from vafa.customers.models import Order, OrderLine
+from vafa.customers.recommendations import customer_recommendations
+from vafa.messaging.compose import message_language
 from vafa.messaging.flows.models import EnrollmentState, Flow, FlowEnrollment
+from vafa.messaging.models import MessageKind
 from vafa.messaging.policy import customer_zone
 from vafa.messaging.templating import Money
 
@@ -117,6 +120,11 @@ def enrollment_context(
     )
     if enrollment.flow.trigger == "birthday":
         context["gift_ideas"] = gift_interests(enrollment.customer_id)
+    if enrollment.flow.kind == MessageKind.MARKETING:
+        # what the customer's purchases point at, and how many bought the first of them lately
+        context.update(customer_recommendations(
+            enrollment.customer_id, language=message_language(enrollment.customer),
+        ))
     return context
 
 
