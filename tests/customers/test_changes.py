@@ -178,3 +178,19 @@ def test_the_dispatcher_runs_every_minute_on_the_worker() -> None:
 
     periodic = {task.__name__ for task in HUEY._registry._periodic_tasks}
     assert {"dispatch_changes", "advance_flows", "scan_flows"} <= periodic
+
+
+def test_the_cli_notifies_only_with_notify(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vafa.cli import app
+
+    customers = write(tmp_path, "customers.csv", "customer_id,email\nC1,a@x.ir\n")
+    orders = write(tmp_path, "orders.csv", "order_id,customer_id,placed_at,status,total\n"
+                   "O1,C1,2024-01-01,paid,10\n")
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", "customers", str(customers)]).exit_code == 0
+    assert Change.objects.count() == 0
+    result = runner.invoke(app, ["import", "orders", str(orders), "--notify"])
+    assert result.exit_code == 0, result.output
+    assert list(Change.objects.values_list("kind", flat=True)) == [ChangeKind.ORDER_CREATED]

@@ -30,6 +30,7 @@ def _import(
     calendar: str,
     timezone: str | None,
     currency: str | None,
+    notify: bool = False,
 ) -> None:
     from rich.console import Console
     from rich.progress import (
@@ -64,7 +65,7 @@ def _import(
         with progress:
             result = services.records_import(
                 entity=entity, path=file, format=format, dry_run=dry_run, calendar=calendar,
-                timezone=timezone, currency=currency, on_progress=on_progress,
+                timezone=timezone, currency=currency, on_progress=on_progress, notify=notify,
             )
     except ImportRejected as exc:
         for error in exc.errors:
@@ -114,8 +115,13 @@ def _command(entity: str, help_text: str) -> None:
         currency: str | None = typer.Option(
             None, "--currency", help="Currency of amounts without one (default: the shop's)."
         ),
+        notify: bool = typer.Option(
+            False, "--notify", help="React to what is new, as the API does: points for orders, "
+            "welcome, thank-you and shipping messages. Off by default, so importing history "
+            "sends nothing.",
+        ),
     ) -> None:
-        _import(entity, file, format, dry_run, calendar, timezone, currency)
+        _import(entity, file, format, dry_run, calendar, timezone, currency, notify)
 
     command.__doc__ = help_text
     app.command(entity.replace("_", "-"))(command)
