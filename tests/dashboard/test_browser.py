@@ -1,8 +1,10 @@
-"""The overview in a real browser: log in through the admin form, switch language, fit the screen.
+"""The golden path in a real browser: log in through the admin form, read the overview, open a
+customer and adjust their points, in Persian, Arabic and English, fitting a phone's screen.
 
 Runs Debian's Chromium through Playwright (`tests/support/browser.py`) against Django's
 `live_server`. Screenshots go to the test's temporary directory; with `VAFA_UPDATE_SCREENSHOTS=1`
-the desktop ones are written to `docs/screenshots/dashboard-overview-{fa,en}.png` instead.
+the desktop ones are written to `docs/screenshots/dashboard-{overview,customer}-{fa,ar,en}.png`
+instead.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 
 from tests.dashboard.conftest import STAFF_PASSWORD
+from tests.dashboard.visible import latin_digits
 from tests.support.browser import required_chromium
 from tests.support.shop import load_shop
+from vafa.core.roles import OWNER
 from vafa.insights.services import insights_refresh
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -60,23 +64,16 @@ def shop_on_server(
     Made before the browser starts: Playwright runs an event loop in the test's thread, and
     Django refuses database calls from there.
     """
-    User.objects.create_user("shirin", password=STAFF_PASSWORD, is_staff=True)
+    owner = User.objects.create_user("shirin", password=STAFF_PASSWORD, is_staff=True)
+    owner.groups.add(Group.objects.get_or_create(name=OWNER)[0])
     load_shop(tmp_path / "shop", customers=150, seed=11)
     insights_refresh(triggered_by="test")
     return str(live_server.url)
 
 
-def test_staff_log_in_and_read_the_overview_in_persian_then_english(
-    shop_on_server: str, browser: Any, tmp_path: Path
-) -> None:
-    server = shop_on_server
-
-    context = browser.new_context(
-        locale="fa", viewport={"width": 1280, "height": 900}, device_scale_factor=1
-    )
-    page = context.new_page()
-    problems: list[str] = []
-    # A failed load is reported by URL below (the admin login page asks for a favicon).
+def _watch(page: Any, server: str, problems: list[str]) -> None:
+    """Collect console errors, failed responses, page errors and requests off the server."""
+    # A failed load is reported by URL (the admin login page asks for a favicon).
     page.on(
         "console",
         lambda msg: (
@@ -102,6 +99,30 @@ def test_staff_log_in_and_read_the_overview_in_persian_then_english(
             else problems.append(f"request off the server: {req.url[:80]}")
         ),
     )
+
+
+def _shoot(page: Any, name: str, tmp_path: Path) -> None:
+    """A phone-width check and screenshot, then the desktop one (kept in docs/ on request)."""
+    _check_fits(page, 375)
+    page.screenshot(path=str(tmp_path / f"{name}-375.png"), full_page=True)
+    _check_fits(page, 1280)
+    page.screenshot(path=str(_screenshot_path(f"{name}.png", tmp_path, docs=True)),
+                    full_page=True)
+
+
+def test_the_golden_path_in_persian_arabic_and_english(
+    shop_on_server: str, browser: Any, tmp_path: Path
+) -> None:
+    """Log in, read the overview, open a slipping customer, adjust their points: in each
+    language, with no overflow on a phone, no Latin digit in Persian or Arabic, nothing
+    fetched from another server."""
+    server = shop_on_server
+    context = browser.new_context(
+        locale="fa", viewport={"width": 1280, "height": 900}, device_scale_factor=1
+    )
+    page = context.new_page()
+    problems: list[str] = []
+    _watch(page, server, problems)
     try:
         page.goto(f"{server}/dashboard/")
         assert "/admin/login/" in page.url
@@ -111,25 +132,32 @@ def test_staff_log_in_and_read_the_overview_in_persian_then_english(
         page.wait_for_selector("html[data-charts=ready]", timeout=30_000)
         assert page.url == f"{server}/dashboard/"
 
-        for lang, direction in (("fa", "rtl"), ("en", "ltr")):
+        for number, (lang, direction) in enumerate((("fa", "rtl"), ("ar", "rtl"), ("en", "ltr"))):
             if lang != "fa":
+                page.goto(f"{server}/dashboard/")
                 page.click(f".langs button[value={lang}]")
                 page.wait_for_selector(f"html[lang={lang}][data-charts=ready]", timeout=30_000)
             assert page.get_attribute("html", "dir") == direction
-            assert page.locator(".plot-container").count() == 2
+            # Trends (2), the R×F grid, the Pareto curve and the cohort heatmap.
+            assert page.locator(".plot-container").count() == 5
             assert page.evaluate("document.fonts.check('16px Vazirmatn')")
-            _check_fits(page, 375)
-            page.screenshot(
-                path=str(tmp_path / f"dashboard-overview-{lang}-375.png"), full_page=True
-            )
-            page.screenshot(path=str(tmp_path / f"dashboard-overview-{lang}-375-top.png"))
-            page.locator("table.saveable").scroll_into_view_if_needed()
-            page.screenshot(path=str(tmp_path / f"dashboard-overview-{lang}-375-saveable.png"))
-            _check_fits(page, 1280)
-            page.screenshot(
-                path=str(_screenshot_path(f"dashboard-overview-{lang}.png", tmp_path, docs=True)),
-                full_page=True,
-            )
+            if lang != "en":
+                assert latin_digits(page.content()) == [], lang
+            _shoot(page, f"dashboard-overview-{lang}", tmp_path)
+
+            page.locator("table.saveable tbody a").nth(number).click()
+            page.wait_for_selector("#adjust-points")
+            assert "/dashboard/customers/" in page.url
+            before = page.inner_text("[data-testid=points-available]")
+            page.fill("#adjust-points input[name=points]", "250")
+            page.fill("#adjust-points input[name=reason]", "golden path")
+            page.click("#adjust-points button[type=submit]")
+            page.wait_for_selector(".flash li.success")
+            after = page.inner_text("[data-testid=points-available]")
+            assert after != before
+            if lang != "en":
+                assert latin_digits(page.content()) == [], lang
+            _shoot(page, f"dashboard-customer-{lang}", tmp_path)
     finally:
         context.close()
     assert problems == []

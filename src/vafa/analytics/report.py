@@ -68,7 +68,7 @@ HEAT_SCALE = [[0.0, "#f0fdfa"], [0.5, "#99f6e4"], [1.0, "#2bb3a3"]]
 
 
 @dataclass(frozen=True)
-class _KpiSpec:
+class KpiSpec:
     """How one headline indicator is shown: its format and which direction is good news."""
 
     key: str
@@ -78,22 +78,22 @@ class _KpiSpec:
 
 
 # CES is read as CES 2.0 (1-7, "the shop made it easy"), so higher is better.
-KPI_CARDS: tuple[_KpiSpec, ...] = (
-    _KpiSpec("retention_rate", "rate", "up"),
-    _KpiSpec("churn_rate", "rate", "down"),
-    _KpiSpec("repeat_purchase_rate", "rate", "up"),
-    _KpiSpec("aov", "money", "up"),
-    _KpiSpec("purchase_frequency", "number", "up", 2),
-    _KpiSpec("revenue_per_customer", "money", "up"),
-    _KpiSpec("median_days_between_purchases", "days", "down"),
-    _KpiSpec("mean_days_between_purchases", "days", "down"),
-    _KpiSpec("pareto_share", "rate", None),
-    _KpiSpec("rebuy_rate_after_one", "rate", "up"),
-    _KpiSpec("rebuy_rate_after_two_plus", "rate", "up"),
-    _KpiSpec("nps", "score", "up"),
-    _KpiSpec("csat", "rate", "up"),
-    _KpiSpec("ces", "score", "up", 2),
-    _KpiSpec("survey_response_rate", "rate", "up"),
+KPI_CARDS: tuple[KpiSpec, ...] = (
+    KpiSpec("retention_rate", "rate", "up"),
+    KpiSpec("churn_rate", "rate", "down"),
+    KpiSpec("repeat_purchase_rate", "rate", "up"),
+    KpiSpec("aov", "money", "up"),
+    KpiSpec("purchase_frequency", "number", "up", 2),
+    KpiSpec("revenue_per_customer", "money", "up"),
+    KpiSpec("median_days_between_purchases", "days", "down"),
+    KpiSpec("mean_days_between_purchases", "days", "down"),
+    KpiSpec("pareto_share", "rate", None),
+    KpiSpec("rebuy_rate_after_one", "rate", "up"),
+    KpiSpec("rebuy_rate_after_two_plus", "rate", "up"),
+    KpiSpec("nps", "score", "up"),
+    KpiSpec("csat", "rate", "up"),
+    KpiSpec("ces", "score", "up", 2),
+    KpiSpec("survey_response_rate", "rate", "up"),
 )
 
 
@@ -114,7 +114,7 @@ def render_report(summary: Mapping[str, Any], *, lang: str = "fa", title: str | 
     if not isinstance(version, int) or version > SUPPORTED_SCHEMA_VERSION:
         raise InputError(f"summary schema_version {version!r} is newer than this report "
                          f"understands ({SUPPORTED_SCHEMA_VERSION})")
-    builder = _ReportBuilder(summary, Localizer(lang))
+    builder = ReportBuilder(summary, Localizer(lang))
     context = builder.context(title)
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -221,7 +221,7 @@ def _isolate_rtl(value: Any, key: str | None = None) -> Any:
 
 
 @dataclass
-class _Chart:
+class Chart:
     """One Plotly figure, serialised for the page."""
 
     id: str
@@ -233,7 +233,7 @@ class _Chart:
 
 
 @dataclass
-class _Charts:
+class Charts:
     """Builds the report's Plotly figures with every number pre-formatted for the language."""
 
     loc: Localizer
@@ -325,7 +325,7 @@ class _Charts:
     # -- KPI trends ------------------------------------------------------------------------------
     def series_chart(self, name: str, title: str, series: Mapping[str, Sequence[Mapping[str, Any]]],
                      keys: Sequence[str], *, kind: str, bars: Sequence[str] = (),
-                     scale: tuple[float, float] | None = None) -> _Chart | None:
+                     scale: tuple[float, float] | None = None) -> Chart | None:
         """Lines (or bars for `bars`) of KPI series sharing one x axis of period starts."""
         present = [k for k in keys if any(p.get("value") is not None for p in series.get(k) or [])]
         if not present:
@@ -376,7 +376,7 @@ class _Charts:
         layout["yaxis"] = self.value_axis(all_values, axis_title, formatter=formatter,
                                           low=low, high=high, include_zero=scale is None)
         layout["barmode"] = "overlay"
-        return _Chart(self._id(name), title, self.figure(traces, layout), 300)
+        return Chart(self._id(name), title, self.figure(traces, layout), 300)
 
     def _kind_value(self, kind: str, value: Any) -> str:
         if kind == "rate":
@@ -388,7 +388,7 @@ class _Charts:
         return self.loc.number(value, 1)
 
     # -- Pareto ----------------------------------------------------------------------------------
-    def pareto(self, curve: Sequence[Sequence[float]], share: float | None) -> _Chart:
+    def pareto(self, curve: Sequence[Sequence[float]], share: float | None) -> Chart:
         xs = [float(p[0]) for p in curve]
         ys = [float(p[1]) for p in curve]
         hover = [self.loc.t("hover_pareto", x=self.loc.percent(x, 0), y=self.loc.percent(y))
@@ -415,13 +415,13 @@ class _Charts:
         layout["xaxis"]["gridcolor"] = "rgba(0,0,0,0)"
         layout["yaxis"] = self.value_axis(ys, self.loc.t("pareto_y"), formatter=self.percent_tick,
                                           low=0, high=100)
-        return _Chart(self._id("pareto"), "", self.figure(traces, layout), 340)
+        return Chart(self._id("pareto"), "", self.figure(traces, layout), 340)
 
     # -- heatmaps --------------------------------------------------------------------------------
     def heatmap(self, name: str, title: str, *, x_labels: list[str], y_labels: list[str],
                 z: list[list[float | None]], text: list[list[str]], hover: list[list[str]],
                 x_title: str, y_title: str, zmax: float | None = None, height: int = 320,
-                y_reversed: bool = False) -> _Chart:
+                y_reversed: bool = False) -> Chart:
         trace: dict[str, Any] = {
             "type": "heatmap", "x": x_labels, "y": y_labels, "z": z, "text": text,
             "texttemplate": "%{text}", "customdata": hover,
@@ -439,10 +439,10 @@ class _Charts:
         if y_reversed:
             y_axis["autorange"] = "reversed"
         layout["yaxis"] = y_axis
-        return _Chart(self._id(name), title, self.figure([trace], layout), height, wide=True)
+        return Chart(self._id(name), title, self.figure([trace], layout), height, wide=True)
 
     # -- CLV -------------------------------------------------------------------------------------
-    def model_comparison(self, comparison: Mapping[str, Any]) -> _Chart | None:
+    def model_comparison(self, comparison: Mapping[str, Any]) -> Chart | None:
         buckets = [self.loc.digits(str(b)) for b in comparison.get("buckets") or []]
         if not buckets:
             return None
@@ -473,9 +473,9 @@ class _Charts:
         layout = self.layout(340)
         layout["xaxis"] = self.category_axis(self.loc.t("cmp_x"), buckets)
         layout["yaxis"] = self.value_axis(all_values, self.loc.t("cmp_y"))
-        return _Chart(self._id("clv-comparison"), "", self.figure(traces, layout), 340)
+        return Chart(self._id("clv-comparison"), "", self.figure(traces, layout), 340)
 
-    def clv_histogram(self, distribution: Mapping[str, Any]) -> _Chart | None:
+    def clv_histogram(self, distribution: Mapping[str, Any]) -> Chart | None:
         edges = [to_decimal(e) for e in distribution.get("edges") or []]
         counts = [int(c) for c in distribution.get("counts") or []]
         if not counts or not edges:
@@ -496,7 +496,7 @@ class _Charts:
         layout["xaxis"] = self.category_axis(f"{title} ({name})" if name else title, labels)
         layout["yaxis"] = self.value_axis([float(c) for c in counts], self.loc.t("axis_customers"))
         layout["bargap"] = 0.08
-        return _Chart(self._id("clv-distribution"), self.loc.t("clv_distribution"),
+        return Chart(self._id("clv-distribution"), self.loc.t("clv_distribution"),
                       self.figure([trace], layout), 320)
 
 
@@ -505,7 +505,9 @@ class _Charts:
 
 
 @dataclass
-class _Card:
+class Card:
+    """One headline number, formatted, with its change against the previous period."""
+
     label: str
     value: str
     delta: str = ""
@@ -513,14 +515,14 @@ class _Card:
     tone: str = "flat"  # good | bad | flat
 
 
-class _ReportBuilder:
+class ReportBuilder:
     """Turns the summary into the template's context: formatted strings, tables and charts."""
 
     def __init__(self, summary: Mapping[str, Any], loc: Localizer) -> None:
         self.summary = summary
         self.loc = loc
         self.currency: str | None = summary.get("currency")
-        self.charts = _Charts(loc, self.currency)
+        self.charts = Charts(loc, self.currency)
 
     def t(self, key: str, **fields: Any) -> Markup:
         """A catalogue sentence as markup; `fields` are escaped unless they are `Markup`."""
@@ -588,7 +590,7 @@ class _ReportBuilder:
             value = kpis.get(spec.key)
             if value is None:
                 continue
-            cards.append(self._card(spec, value, previous.get(spec.key)))
+            cards.append(self.card(spec, value, previous.get(spec.key)))
         if not cards:
             return None
         period = kpis.get("period")
@@ -608,7 +610,7 @@ class _ReportBuilder:
         return {"cards": cards, "caption": caption, "rule": rule,
                 "no_surveys": self.t("no_surveys") if surveys_missing else ""}
 
-    def _format_kpi(self, spec: _KpiSpec, value: Any) -> str:
+    def _format_kpi(self, spec: KpiSpec, value: Any) -> str:
         loc = self.loc
         if spec.kind == "rate":
             return loc.percent(value, spec.decimals)
@@ -618,9 +620,10 @@ class _ReportBuilder:
             return f"{loc.number(value, spec.decimals)} {loc.t('days')}"
         return loc.number(value, spec.decimals)
 
-    def _card(self, spec: _KpiSpec, value: Any, previous: Any) -> _Card:
+    def card(self, spec: KpiSpec, value: Any, previous: Any) -> Card:
+        """The headline card of one indicator: its value, its change and whether that is good."""
         loc = self.loc
-        card = _Card(label=self.t("kpi_" + spec.key), value=self._format_kpi(spec, value))
+        card = Card(label=self.t("kpi_" + spec.key), value=self._format_kpi(spec, value))
         if previous is None:
             card.delta = loc.t("no_previous")
             return card
@@ -749,7 +752,7 @@ class _ReportBuilder:
                       if i < len(sizes) else start for i, start in enumerate(starts)]
         month_labels = [loc.number(m) for m in months]
         height = max(260, 60 + 34 * len(names))
-        charts: list[_Chart] = []
+        charts: list[Chart] = []
 
         def matrix(key: str, title_key: str, name: str) -> None:
             rows = data.get(key)
@@ -806,7 +809,7 @@ class _ReportBuilder:
             layout["yaxis"] = self.charts.value_axis(
                 values, self.charts.money_title("cohort_cumulative"),
                 formatter=self.charts.money_tick)
-            charts.append(_Chart(self.charts._id("cohort-cumulative"), loc.t("cohort_cumulative"),
+            charts.append(Chart(self.charts._id("cohort-cumulative"), loc.t("cohort_cumulative"),
                                  self.charts.figure(traces, layout), 340, wide=True))
         return {"charts": charts} if charts else {"missing": True}
 

@@ -7,7 +7,9 @@ the mailed report: Persian digits and Jalali dates in fa, Arabic-Indic digits in
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,9 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-# The report module exposes no public figure builder yet; these private names are the same
-# code the offline report runs, reused rather than copied (see the dashboard report to the lead).
-from vafa.analytics.report import KPI_CARDS, _Chart, _ReportBuilder
+# The offline report's own builders: the dashboard shows the same figures, formatted alike.
+from vafa.analytics.report import KPI_CARDS, Chart, ReportBuilder
 from vafa.analytics.report_i18n import LANGS, Localizer, to_decimal
 from vafa.dashboard.selectors import SaveableCustomer
 from vafa.insights.models import AnalysisRun, RfmSegment
@@ -34,6 +35,7 @@ HEADLINE_KPIS: tuple[str, ...] = (
     "nps",
     "csat",
     "ces",
+    "survey_response_rate",
 )
 
 
@@ -81,8 +83,12 @@ class Overview:
     as_of: str
     period: str
     cards: list[KpiCard]
+    loyalty_cards: list[KpiCard]
     segments: list[SegmentRow]
-    charts: list[_Chart]
+    charts: list[Chart]
+    rfm_grid: Chart | None
+    pareto: Chart | None
+    cohorts: Chart | None
     saveable: list[SaveRow]
 
 
@@ -99,17 +105,95 @@ def build_overview(
     loc = localizer(language)
     summary: Mapping[str, Any] = run.summary or {}
     currency = summary.get("currency")
-    builder = _ReportBuilder(summary, loc)
+    builder = ReportBuilder(summary, loc)
     kpis = _mapping(summary.get("kpis"))
+    platform = _mapping(summary.get("platform"))
     as_of = _as_of(run, summary)
     return Overview(
         as_of=loc.date(as_of.isoformat()),
         period=_period(loc, kpis),
-        cards=_cards(builder, loc, summary, kpis, currency),
+        cards=_cards(builder, loc, summary, kpis, currency)
+        + _referral_cards(loc, _mapping(platform.get("referral_rate"))),
+        loyalty_cards=_loyalty_cards(loc, _mapping(platform.get("liability"))),
         segments=_segments(loc, summary, currency),
         charts=_charts(builder, loc, kpis),
+        rfm_grid=_mapping(builder.rfm()).get("grid"),
+        pareto=_mapping(builder.pareto()).get("chart"),
+        cohorts=_first(_mapping(builder.cohorts()).get("charts")),
         saveable=[_save_row(loc, item, as_of, currency) for item in saveable],
     )
+
+
+@dataclass(frozen=True)
+class _Built:
+    """The part of an overview that depends only on the (immutable) run and the language."""
+
+    overview: Overview
+    as_of: dt.date
+    currency: str | None
+
+
+@functools.lru_cache(maxsize=16)
+def _built(run_key: tuple[int, dt.datetime | None], language: str) -> _Built:
+    run = AnalysisRun.objects.get(pk=run_key[0])
+    summary: Mapping[str, Any] = run.summary or {}
+    return _Built(build_overview(run, [], language), _as_of(run, summary),
+                  summary.get("currency"))
+
+
+def overview_for_run(
+    run_key: tuple[int, dt.datetime | None], saveable: Sequence[SaveableCustomer], language: str | None
+) -> Overview:
+    """`build_overview` for a finished run (`latest_run_key()`), with the summary's cards and charts built once per
+    run and language in this process: a finished run never changes, and building its Plotly
+    figures costs far more than reading the page's few rows. The slipping customers (which
+    change with every order) are formatted fresh."""
+    lang = localizer(language).lang
+    built = _built(run_key, lang)
+    loc = localizer(lang)
+    rows = [_save_row(loc, item, built.as_of, built.currency) for item in saveable]
+    return dataclasses.replace(built.overview, saveable=rows)
+
+
+def _first(charts: object) -> Chart | None:
+    """The first chart of a report section (the cohort retention heatmap), if any."""
+    return charts[0] if isinstance(charts, list) and charts else None
+
+
+def _referral_cards(loc: Localizer, referral: Mapping[str, Any]) -> list[KpiCard]:
+    """The referral rate this period with its change in percentage points (stored at run time)."""
+    current, previous = referral.get("current"), referral.get("previous")
+    if current is None:
+        return []
+    value = to_decimal(current)
+    card = KpiCard(label=_("Referral rate"), value=loc.percent(value, 1))
+    if previous is None:
+        return [card]
+    change = (value - to_decimal(previous)).quantize(Decimal("0.1"))
+    if change == 0:
+        return [KpiCard(card.label, card.value, _("unchanged"), "●", "flat")]
+    delta = _("%(change)s pp") % {"change": loc.number(change, 1, signed=True)}
+    return [KpiCard(card.label, card.value, delta, "▲" if change > 0 else "▼",
+                    "good" if change > 0 else "bad")]
+
+
+def _loyalty_cards(loc: Localizer, liability: Mapping[str, Any]) -> list[KpiCard]:
+    """What the points programme owes its members, as of the run (loyalty `liability_report`)."""
+    if not liability or not liability.get("outstanding_points"):
+        return []
+    cards = [
+        KpiCard(label=_("Points outstanding"), value=loc.number(liability["outstanding_points"])),
+        KpiCard(label=_("Points liability"),
+                value=loc.money(to_decimal(liability["outstanding_cost"]),
+                                liability.get("currency"))),
+        KpiCard(label=_("Points expiring within %(days)s days") % {"days": loc.number(30)},
+                value=loc.number(liability.get("expiring_30") or 0)),
+    ]
+    if liability.get("breakage_rate") is not None:
+        cards.append(KpiCard(label=_("Breakage (points expired unspent)"),
+                             value=loc.percent(to_decimal(liability["breakage_rate"]), 1),
+                             delta=_("last twelve months")))
+    return cards
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
@@ -142,12 +226,13 @@ def _period(loc: Localizer, kpis: Mapping[str, Any]) -> str:
 
 
 def _cards(
-    builder: _ReportBuilder,
+    builder: ReportBuilder,
     loc: Localizer,
     summary: Mapping[str, Any],
     kpis: Mapping[str, Any],
     currency: str | None,
 ) -> list[KpiCard]:
+    kpis = _with_response_rate(kpis)
     previous = _mapping(kpis.get("previous"))
     specs = {spec.key: spec for spec in KPI_CARDS}
     cards: list[KpiCard] = []
@@ -155,7 +240,7 @@ def _cards(
         value = kpis.get(key)
         if value is None or key not in specs:
             continue
-        card = builder._card(specs[key], value, previous.get(key))
+        card = builder.card(specs[key], value, previous.get(key))
         cards.append(
             KpiCard(
                 label=str(card.label),
@@ -168,6 +253,23 @@ def _cards(
         if key == "churn_rate":
             cards.extend(_clv_cards(loc, summary, currency))
     return cards
+
+
+def _with_response_rate(kpis: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`kpis` with the survey response rate filled in from its series when the headline table
+    left it out (the pipeline stores the series as `response_rate` but not always the card)."""
+    if kpis.get("survey_response_rate") is not None:
+        return kpis
+    series = _mapping(kpis.get("series")).get("response_rate") or []
+    by_start = {point.get("start"): point.get("value") for point in series
+                if isinstance(point, Mapping)}
+    current = by_start.get(_mapping(kpis.get("current_period")).get("start"))
+    if current is None:
+        return kpis
+    previous = {**_mapping(kpis.get("previous")),
+                "survey_response_rate": by_start.get(
+                    _mapping(kpis.get("previous_period")).get("start"))}
+    return {**kpis, "survey_response_rate": current, "previous": previous}
 
 
 def _clv_cards(loc: Localizer, summary: Mapping[str, Any], currency: str | None) -> list[KpiCard]:
@@ -217,7 +319,7 @@ def _segments(loc: Localizer, summary: Mapping[str, Any], currency: str | None) 
     return rows
 
 
-def _charts(builder: _ReportBuilder, loc: Localizer, kpis: Mapping[str, Any]) -> list[_Chart]:
+def _charts(builder: ReportBuilder, loc: Localizer, kpis: Mapping[str, Any]) -> list[Chart]:
     series = kpis.get("series")
     if not isinstance(series, Mapping):
         return []

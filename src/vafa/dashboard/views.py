@@ -7,33 +7,33 @@ import gzip
 from importlib.metadata import version
 from pathlib import Path
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
+from vafa.core.roles import MARKETER, SUPPORT, role_required
 from vafa.dashboard import selectors
-from vafa.dashboard.overview import build_overview
-from vafa.insights.selectors import latest_run
+from vafa.dashboard.overview import overview_for_run
+from vafa.insights.selectors import latest_run_key
 
 FONT_FILE = Path(__file__).resolve().parents[1] / "static" / "fonts" / "Vazirmatn-Variable.woff2"
 PLOTLY_VERSION = version("plotly")
 _YEAR = 365 * 24 * 3600
 
 
-@staff_member_required
+@role_required(MARKETER, SUPPORT)
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
     """Headline KPIs, RFM segments, trends and customers worth saving, from the latest run."""
-    run = latest_run()
+    run = latest_run_key()
     context: dict[str, object] = {
         "shop_name": selectors.shop_name(),
         "active": "overview",
         "plotly_version": PLOTLY_VERSION,
     }
     if run is not None:
-        context["overview"] = build_overview(
+        context["overview"] = overview_for_run(
             run, selectors.customers_worth_saving(), get_language()
         )
     return render(request, "dashboard/overview.html", context)

@@ -10,7 +10,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from vafa.core.text import localize_number
-from vafa.insights.models import AnalysisRun, CustomerScore
+from vafa.insights.models import AnalysisRun, CustomerNote, CustomerScore, Goal
 
 
 @admin.register(AnalysisRun)
@@ -59,3 +59,22 @@ class CustomerScoreAdmin(admin.ModelAdmin):
         if obj.predicted_clv is None:
             return "–"
         return localize_number(f"{obj.predicted_clv:,.0f}", (get_language() or "en")[:2])
+
+
+@admin.register(Goal)
+class GoalAdmin(admin.ModelAdmin):
+    """Goals are set on the dashboard's goals page; the admin lists and corrects them."""
+
+    list_display = ("name", "metric", "target", "baseline", "start", "deadline", "owner")
+    list_filter = ("metric",)
+    search_fields = ("name",)
+
+
+@admin.register(CustomerNote)
+class CustomerNoteAdmin(admin.ModelAdmin):
+    """Notes are written on the customer page; here they can be found and removed."""
+
+    list_display = ("customer", "author", "created_at")
+    search_fields = ("customer__external_id", "body", "author")
+    raw_id_fields = ("customer",)
+    readonly_fields = ("idempotency_key",)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.functional import Promise
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
@@ -168,3 +169,39 @@ class Goal(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CustomerNote(models.Model):
+    """A note a team member left on a customer's page ("prefers calls after 5 pm"), kept with
+    who wrote it and when. `idempotency_key` (from the form) makes a double submit write once."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notes",
+                                 verbose_name=_("customer"))
+    body = models.TextField(_("note"))
+    author = models.CharField(_("by"), max_length=150)
+    created_at = models.DateTimeField(_("written at"), default=now)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+
+    class Meta:
+        verbose_name = _("customer note")
+        verbose_name_plural = _("customer notes")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="note_customer_time")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.body[:40]}"
+
+
+# The KPI series a goal can be set on (keys of the run summary's `kpis.series`), with the
+# names merchants read and which way is better.
+GOAL_METRICS: dict[str, tuple[Promise, str]] = {
+    "retention_rate": (_("Retention rate"), "increase"),
+    "churn_rate": (_("Churn rate"), "decrease"),
+    "aov": (_("Average order value"), "increase"),
+    "revenue": (_("Revenue"), "increase"),
+    "active_customers": (_("Active customers"), "increase"),
+    "new_customers": (_("New customers"), "increase"),
+    "nps": (_("NPS"), "increase"),
+    "csat": (_("CSAT"), "increase"),
+    "ces": (_("CES"), "increase"),
+}

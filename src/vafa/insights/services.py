@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -22,11 +23,24 @@ from django.utils import timezone
 
 from vafa.analytics.errors import AnalyticsError
 from vafa.analytics.pipeline import AnalysisOptions, run_analysis
+from vafa.core.errors import ConflictError, VafaError, ValidationError
 from vafa.core.money import quantize
 from vafa.customers.models import Customer, Order, OrderStatus
-from vafa.insights.models import AnalysisRun, CustomerScore
+from vafa.feedback.models import SurveyInvitation, SurveyResponse
+from vafa.insights.models import (
+    GOAL_METRICS,
+    AnalysisRun,
+    CustomerNote,
+    CustomerScore,
+    Goal,
+    SegmentHistory,
+)
+from vafa.loyalty.selectors import liability_report, referral_rate
 
 logger = logging.getLogger(__name__)
+
+# The survey kinds the analytics library scores (its `SURVEY_SCALES`).
+SURVEY_KINDS = ("nps", "csat", "ces")
 
 # Orders that are purchases: a partially refunded order still counts, for what was kept.
 PURCHASE_STATUSES = [OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED]
@@ -72,12 +86,18 @@ def insights_refresh(
         transactions = orders_as_transactions()
         if transactions.empty:
             raise AnalyticsError("the shop has no paid orders yet: import orders first")
-        result = run_analysis(
-            transactions,
-            options=AnalysisOptions(as_of=as_of, currency=currency, tz=settings.TIME_ZONE,
-                                    source="database"),
-            progress=progress,
-        )
+        options = AnalysisOptions(as_of=as_of, currency=currency, tz=settings.TIME_ZONE,
+                                  source="database")
+        answers, invitations = survey_frames()
+        try:
+            result = run_analysis(transactions, options=options, surveys=answers,
+                                  invitations=invitations, progress=progress)
+        except AnalyticsError as exc:
+            if answers is None:
+                raise
+            # Survey data the metrics refuse must not cost the shop its whole analysis.
+            logger.warning("analysis run %s: surveys left out: %s", run.pk, exc)
+            result = run_analysis(transactions, options=options, progress=progress)
     except AnalyticsError as exc:
         logger.warning("analysis run %s failed: %s", run.pk, exc)
         run.status = AnalysisRun.Status.FAILED
@@ -85,10 +105,16 @@ def insights_refresh(
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "error", "finished_at"])
         return run
+    try:
+        platform = platform_kpis(result.summary, now=timezone.now())
+    except (VafaError, ValueError, KeyError) as exc:  # the scores matter more than these cards
+        logger.warning("analysis run %s: platform KPIs left out: %s", run.pk, exc)
+        platform = {}
+    summary = {**result.summary, "platform": platform}
     with transaction.atomic():
         stored = _store_scores(run, result.customers, currency)
         run.status = AnalysisRun.Status.DONE
-        run.summary = result.summary
+        run.summary = summary
         run.as_of = dt.date.fromisoformat(result.summary["as_of"])
         run.customers = stored
         run.finished_at = timezone.now()
@@ -96,8 +122,68 @@ def insights_refresh(
     return run
 
 
+def survey_frames() -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Scored NPS/CSAT/CES answers and the invitations sent, as the metrics read them
+    (`customer_id, kind, score, answered_at` and `customer_id, kind, sent_at`); None for each
+    when there is none, so a shop without surveys gets no survey KPIs rather than zeros."""
+    kinds = list(SURVEY_KINDS)
+    answers = list(
+        SurveyResponse.objects.filter(survey__kind__in=kinds, score__isnull=False)
+        .values_list("customer_id", "survey__kind", "score", "answered_at")
+        .order_by().iterator(chunk_size=20_000)
+    )
+    if not answers:
+        return None, None
+    sent = list(
+        SurveyInvitation.objects.filter(survey__kind__in=kinds)
+        .values_list("customer_id", "survey__kind", "created_at")
+        .order_by().iterator(chunk_size=20_000)
+    )
+    answer_frame = pd.DataFrame(answers, columns=["customer_id", "kind", "score", "answered_at"])
+    sent_frame = pd.DataFrame(sent, columns=["customer_id", "kind", "sent_at"]) if sent else None
+    return answer_frame, sent_frame
+
+
+def platform_kpis(summary: dict[str, Any], *, now: dt.datetime) -> dict[str, Any]:
+    """Indicators the analytics library cannot see, measured when the run is stored so pages
+    never compute them on request: the referral rate in the run's current and previous
+    period, and the loyalty programme's liability (points outstanding, their cost, expiring
+    within 30 days, breakage over the last twelve months). Numbers as JSON strings/ints."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    kpis = summary.get("kpis") or {}
+    referral: dict[str, str | int | None] = {}
+    for name in ("current", "previous"):
+        bounds = kpis.get(f"{name}_period")
+        if not isinstance(bounds, dict):
+            continue
+        start = dt.datetime.combine(dt.date.fromisoformat(bounds["start"]), dt.time(), zone)
+        end = dt.datetime.combine(dt.date.fromisoformat(bounds["end"]) + dt.timedelta(days=1),
+                                  dt.time(), zone)
+        rate = referral_rate(start=start, end=end)
+        referral[name] = None if rate.rate is None else str(rate.rate * 100)
+        referral[f"{name}_new_customers"] = rate.new_customers
+    liability = liability_report(now=now, months=12)
+    return {
+        "measured_at": now.isoformat(),
+        "referral_rate": referral,
+        "liability": {
+            "currency": liability.currency,
+            "outstanding_points": liability.outstanding_points,
+            "outstanding_cost": str(liability.outstanding_cost),
+            "expiring_30": liability.expiring_30,
+            "debt_points": liability.debt_points,
+            "breakage_rate": None if liability.breakage_rate is None
+            else str(liability.breakage_rate * 100),
+        },
+    }
+
+
 def _store_scores(run: AnalysisRun, scores: pd.DataFrame, currency: str) -> int:
-    """Upsert one score per customer and drop scores of customers this run did not see."""
+    """Upsert one score per customer and drop scores of customers this run did not see.
+
+    A customer whose RFM segment differs from the stored one (or who had none) gets a
+    `SegmentHistory` row, so their page can show how they moved between segments.
+    """
     ids = dict(Customer.objects.filter(external_id__in=list(scores.index))
                .values_list("external_id", "pk"))
     computed_at = timezone.now()
@@ -116,17 +202,30 @@ def _store_scores(run: AnalysisRun, scores: pd.DataFrame, currency: str) -> int:
             vip=bool(row.vip), computed_at=computed_at,
         ))
         if len(batch) >= BATCH:
-            stored += _upsert(batch)
+            stored += _upsert(batch, run, computed_at)
             batch = []
-    stored += _upsert(batch)
+    stored += _upsert(batch, run, computed_at)
     CustomerScore.objects.exclude(run=run).delete()
     return stored
 
 
-def _upsert(batch: list[CustomerScore]) -> int:
-    if batch:
-        CustomerScore.objects.bulk_create(batch, update_conflicts=True, unique_fields=["customer"],
-                                          update_fields=SCORE_FIELDS)
+def _upsert(batch: list[CustomerScore], run: AnalysisRun, computed_at: dt.datetime) -> int:
+    """Write one batch of scores, with a history row for each customer who changed segment."""
+    if not batch:
+        return 0
+    before = dict(
+        CustomerScore.objects.filter(customer_id__in=[score.customer_id for score in batch])
+        .values_list("customer_id", "rfm_segment")
+    )
+    SegmentHistory.objects.bulk_create(
+        SegmentHistory(customer_id=score.customer_id, run=run, rfm_segment=score.rfm_segment,
+                       previous_segment=before.get(score.customer_id, ""),
+                       entered_at=computed_at)
+        for score in batch
+        if before.get(score.customer_id) != score.rfm_segment
+    )
+    CustomerScore.objects.bulk_create(batch, update_conflicts=True, unique_fields=["customer"],
+                                      update_fields=SCORE_FIELDS)
     return len(batch)
 
 
@@ -137,3 +236,65 @@ def _float(value: Any) -> float | None:
 def _money(value: Any, currency: str) -> Decimal | None:
     number = _float(value)
     return None if number is None else quantize(Decimal(repr(number)), currency)
+
+
+# ---------------------------------------------------------------------------------------------
+# Notes and goals: the team's own records beside the scores.
+
+
+def customer_note_add(
+    *, customer: Customer | int, body: str, author: str, idempotency_key: str, now: dt.datetime
+) -> CustomerNote:
+    """Leave a note on a customer's page. The same `idempotency_key` (one per rendered form)
+    returns the first note instead of writing a second, so a double submit writes once."""
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError("a note cannot be empty", field="body")
+    if not (author or "").strip():
+        raise ValidationError("a note needs to say who wrote it", field="author")
+    if not idempotency_key:
+        raise ValidationError("a note needs an idempotency key", field="idempotency_key")
+    customer_id = customer if isinstance(customer, int) else customer.pk
+    note, _created = CustomerNote.objects.get_or_create(
+        idempotency_key=idempotency_key[:255],
+        defaults={"customer_id": customer_id, "body": body[:5000], "author": author.strip()[:150],
+                  "created_at": now},
+    )
+    if note.customer_id != customer_id:
+        raise ConflictError("this form was already used for another customer",
+                            field="idempotency_key")
+    return note
+
+
+def goal_create(
+    *,
+    name: str,
+    metric: str,
+    target: Decimal,
+    deadline: dt.date,
+    owner: str,
+    now: dt.datetime,
+    notes: str = "",
+) -> Goal:
+    """Set a SMART goal on one of the stored KPI series (`GOAL_METRICS`), starting today, with
+    the metric's latest value as its baseline (None before any analysis run measured it)."""
+    if metric not in GOAL_METRICS:
+        raise ValidationError(f"unknown metric {metric!r}", field="metric")
+    if not (name or "").strip():
+        raise ValidationError("a goal needs a name", field="name")
+    start = timezone.localdate(now)
+    if deadline <= start:
+        raise ValidationError("the deadline must be after today", field="deadline")
+    if not target.is_finite():
+        raise ValidationError("the target must be a number", field="target")
+    return Goal.objects.create(
+        name=name.strip()[:200], metric=metric, target=target, baseline=_latest_value(metric),
+        start=start, deadline=deadline, owner=owner[:150], notes=notes, created_at=now,
+    )
+
+
+def _latest_value(metric: str) -> Decimal | None:
+    run = AnalysisRun.objects.filter(status=AnalysisRun.Status.DONE).first()
+    points = ((run.summary or {}).get("kpis") or {}).get("series", {}).get(metric) if run else None
+    values = [point.get("value") for point in points or [] if point.get("value") is not None]
+    return Decimal(str(values[-1])).quantize(Decimal("0.0001")) if values else None

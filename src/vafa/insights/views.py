@@ -1,19 +1,21 @@
-"""The analysis report of the latest run, for the shop's team."""
+"""The analysis report of the latest run, for the shop's team (every role reads it)."""
 
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
 
 from vafa.analytics.report import render_report
+from vafa.core.roles import MARKETER, SUPPORT, role_required
 from vafa.insights.selectors import latest_run
 
 REPORT_LANGS = ("fa", "ar", "en")
 
 
-@staff_member_required
+@role_required(MARKETER, SUPPORT)
+@require_GET
 def report(request: HttpRequest) -> HttpResponse:
     run = latest_run()
     if run is None:
@@ -25,7 +27,8 @@ def report(request: HttpRequest) -> HttpResponse:
     return HttpResponse(render_report(run.summary, lang=lang))
 
 
-@staff_member_required
+@role_required(MARKETER, SUPPORT)
+@require_GET
 def summary(request: HttpRequest) -> HttpResponse:
     run = latest_run()
     if run is None:

@@ -1,19 +1,24 @@
 """Template tags that show numbers, money and dates as the active language writes them.
 
 `{% num value %}`, `{% num value 2 %}`, `{% percent value %}`, `{% money value "IRT" %}` and
-`{% jdate value %}` format with the offline report's `Localizer` (Persian digits and separators
+`{% jdate value %}`, `{% when value %}` format with the offline report's `Localizer` (Persian digits and separators
 in fa, Arabic-Indic in ar) and `core.timeutil.format_date` (Jalali in fa).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django import template
+from django.utils import timezone
 from django.utils.translation import get_language
 
+from vafa.core.text import localize_digits
 from vafa.core.timeutil import format_date
+from vafa.customers.models import Channel, EventType
 from vafa.dashboard.overview import localizer
+from vafa.insights.models import RfmSegment
 
 register = template.Library()
 
@@ -48,3 +53,46 @@ def jdate(value: dt.date | dt.datetime | None) -> str:
     if value is None:
         return ""
     return format_date(value, localizer(get_language()).lang)
+
+
+@register.simple_tag
+def when(value: dt.datetime | None) -> str:
+    """A moment in the shop's time zone: its date as `jdate` shows it, then the hour and minute
+    in the active language's digits (`۱۴۰۴/۰۱/۱۵ ۱۴:۰۵` in fa)."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    lang = localizer(get_language()).lang
+    return f"{format_date(local, lang)} {localize_digits(local.strftime('%H:%M'), lang)}"
+
+
+@register.filter
+def event_label(kind: str) -> str:
+    """The name of a known event type in the active language; a shop's own types as sent."""
+    return str(dict(EventType.choices).get(kind, kind))
+
+
+@register.filter
+def channel_label(channel: str) -> str:
+    """The name of a messaging channel (email, SMS, …) in the active language."""
+    return str(dict(Channel.choices).get(channel, channel))
+
+
+@register.filter
+def segment_label(segment: str) -> str:
+    """The name of an RFM segment in the active language ("—" for none)."""
+    return str(dict(RfmSegment.choices).get(segment, segment)) if segment else "—"
+
+
+@register.simple_tag
+def percent_of(value: object, decimals: int = 0) -> str:
+    """A probability or share on the 0–1 scale as a percentage in the active language."""
+    if value is None or value == "":
+        return ""
+    return localizer(get_language()).percent(Decimal(str(value)) * 100, decimals)
+
+
+@register.simple_tag
+def digits(value: object) -> str:
+    """An identifier or phone number with its digits in the active language's script."""
+    return localize_digits(str(value), localizer(get_language()).lang)
