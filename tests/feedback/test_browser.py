@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from tests.support.browser import required_chromium
@@ -52,7 +52,8 @@ def browser() -> Iterator[Any]:
 def server_with_departures(
     django_db_serialized_rollback: None, live_server: Any, transactional_db: None
 ) -> str:
-    User.objects.create_user("shirin", password=PASSWORD, is_staff=True)
+    owner = User.objects.create_user("shirin", password=PASSWORD, is_staff=True)
+    owner.groups.add(Group.objects.get_or_create(name="owner")[0])
     now = timezone.now()
     run = AnalysisRun.objects.create(status="done")
     for n, (segment, reason, days_ago, detail) in enumerate(DEPARTURES):

@@ -9,7 +9,7 @@ from itertools import count
 
 import pandas as pd
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from tests.feedback.conftest import invite
@@ -124,8 +124,9 @@ def test_jalali_months_start_on_the_first_of_the_persian_month() -> None:
 @pytest.fixture
 def staff_client() -> Client:
     client = Client()
-    client.force_login(User.objects.create_user("shirin", password="x-long-pass-123",
-                                                is_staff=True))
+    marketer = User.objects.create_user("shirin", password="x-long-pass-123", is_staff=True)
+    marketer.groups.add(Group.objects.get_or_create(name="marketer")[0])
+    client.force_login(marketer)
     return client
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.db.models import F
 from django.test import Client
 
@@ -149,6 +149,8 @@ def test_staff_read_the_support_page_and_customers_may_not(
     assert client.get("/f/staff/support/").status_code == 302  # to the login page
     staff = User.objects.create_user("shirin", password="x-long-pass-123", is_staff=True)
     client.force_login(staff)
+    assert client.get("/f/staff/support/").status_code == 403  # on the team, but no role
+    staff.groups.add(Group.objects.get_or_create(name="support")[0])
     page = client.get("/f/staff/support/", HTTP_ACCEPT_LANGUAGE="en")
     assert page.status_code == 200
     html = page.content.decode()
@@ -161,8 +163,9 @@ def test_the_support_page_speaks_persian_with_jalali_months(
     tickets: list[Ticket], django_assert_max_num_queries: object
 ) -> None:
     client = Client()
-    client.force_login(User.objects.create_user("mina", password="x-long-pass-123",
-                                                is_staff=True))
+    analyst = User.objects.create_user("mina", password="x-long-pass-123", is_staff=True)
+    analyst.groups.add(Group.objects.get_or_create(name="analyst")[0])  # reads every page
+    client.force_login(analyst)
     shift = datetime.now(UTC) - MARCH - timedelta(days=10)  # into the page's last 12 months
     Ticket.objects.update(opened_at=F("opened_at") + shift,
                           first_response_at=F("first_response_at") + shift,

@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 import jdatetime
 import pandas as pd
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -22,6 +21,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from vafa.core.roles import MARKETER, SUPPORT, role_required
 from vafa.core.text import localize_digits
 from vafa.dashboard.selectors import shop_name
 from vafa.feedback import selectors, support
@@ -71,7 +71,7 @@ def _group_label(by: str, key: str) -> str:
     return key
 
 
-@staff_member_required
+@role_required(MARKETER, SUPPORT)
 @require_GET
 def churn_factors(request: HttpRequest) -> HttpResponse:
     """Exit reasons counted by segment (or tier, trigger, channel, city) and per month, with
@@ -154,7 +154,7 @@ def _support_rows(frame: pd.DataFrame, key: str, language: str) -> list[dict[str
     return ordered
 
 
-@staff_member_required
+@role_required(SUPPORT)
 @require_GET
 def support_signals(request: HttpRequest) -> HttpResponse:
     """First response and resolution times (median and 90th percentile, hours) and ticket
