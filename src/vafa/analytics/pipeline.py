@@ -58,6 +58,7 @@ KPI_KEYS = {
     "csat": "csat",
     "ces": "ces",
     "survey_response_rate": "survey_response_rate",
+    "response_rate": "survey_response_rate",  # the id `survey_metrics` gives it in kpi_table
 }
 MONEY_KPIS = {"aov", "revenue_per_customer"}
 TRANSACTION_MODELS: dict[str, type[TransactionFitter]] = {
