@@ -175,6 +175,9 @@ LANGUAGE_CODE = os.environ.get("VAFA_LANGUAGE", "fa")
 LANGUAGES = [("fa", _("Persian")), ("ar", _("Arabic")), ("en", _("English"))]
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 TIME_ZONE = os.environ.get("VAFA_TIME_ZONE", "Asia/Tehran")
+# The period the dashboard's KPIs compare ("this season vs last"): M, Q or Y (Gregorian months,
+# quarters, years) or JM, JQ, JY (Solar Hijri months, seasons, years, as Iranian shops report).
+VAFA_REPORT_PERIOD = os.environ.get("VAFA_REPORT_PERIOD", "JQ" if LANGUAGE_CODE == "fa" else "Q")
 USE_I18N = True
 USE_TZ = True
 

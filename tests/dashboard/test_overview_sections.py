@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -22,8 +23,10 @@ pytestmark = pytest.mark.db
 
 
 @pytest.fixture
-def rich_shop(db: None, tmp_path: Path) -> AnalysisRun:
-    """A synthetic shop with points handed out and NPS answers to half of 20 invitations."""
+def rich_shop(db: None, tmp_path: Path, settings: Any) -> AnalysisRun:
+    """A synthetic shop with points handed out and NPS answers to half of 20 invitations
+    (sent in the last Gregorian quarter, which the KPIs compare here)."""
+    settings.VAFA_REPORT_PERIOD = "Q"
     load_shop(tmp_path / "shop", customers=120, seed=3)
     last = Order.objects.order_by("-placed_at").values_list("placed_at", flat=True).first()
     assert last is not None

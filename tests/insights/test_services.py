@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -108,3 +109,17 @@ def test_the_score_list_reads_as_the_merchant_expects(shop: dict[str, int],
                             HTTP_ACCEPT_LANGUAGE="fa").content.decode()
     assert "قهرمانان" in page or "وفادار" in page  # segment names, not ids
     assert re.search("[۰-۹]+٪", page)  # chance still active, in Persian digits
+
+
+@pytest.mark.parametrize(("period", "name", "starts_on"), [
+    ("JQ", "jalali_season", {"03-21", "03-20", "06-21", "06-22", "09-22", "09-23", "12-21",
+                             "12-22"}),
+    ("Q", "quarter", {"01-01", "04-01", "07-01", "10-01"}),
+])
+def test_the_kpis_compare_the_shops_reporting_period(
+    shop: dict[str, int], settings: Any, period: str, name: str, starts_on: set[str]
+) -> None:
+    settings.VAFA_REPORT_PERIOD = period
+    kpis = insights_refresh(triggered_by="test").summary["kpis"]
+    assert kpis["period"] == name
+    assert kpis["current_period"]["start"][5:] in starts_on  # a season starts on its equinox

@@ -87,7 +87,7 @@ def insights_refresh(
         if transactions.empty:
             raise AnalyticsError("the shop has no paid orders yet: import orders first")
         options = AnalysisOptions(as_of=as_of, currency=currency, tz=settings.TIME_ZONE,
-                                  source="database")
+                                  source="database", period=settings.VAFA_REPORT_PERIOD)
         answers, invitations = survey_frames()
         try:
             result = run_analysis(transactions, options=options, surveys=answers,
