@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from vafa.insights.services import insights_refresh
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+DEADLINE = (datetime.now(UTC).date() + timedelta(days=200)).isoformat()
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
@@ -158,6 +160,25 @@ def test_the_golden_path_in_persian_arabic_and_english(
             if lang != "en":
                 assert latin_digits(page.content()) == [], lang
             _shoot(page, f"dashboard-customer-{lang}", tmp_path)
+
+            page.goto(f"{server}/dashboard/customers/")
+            assert page.locator("table tbody tr").count() > 0
+            if lang != "en":
+                assert latin_digits(page.content()) == [], lang
+            _shoot(page, f"dashboard-customers-{lang}", tmp_path)
+
+            page.goto(f"{server}/dashboard/goals/")
+            if number == 0:  # set one goal; it shows, with its progress, in every language
+                page.fill("input[name=name]", "golden path goal")
+                page.select_option("select[name=metric]", index=1)
+                page.fill("input[name=target]", "5")
+                page.fill("input[name=deadline]", DEADLINE)
+                page.click("form.form button[type=submit]")
+                page.wait_for_selector("article.goal")
+            assert page.locator("article.goal").count() == 1
+            if lang != "en":
+                assert latin_digits(page.content()) == [], lang
+            _shoot(page, f"dashboard-goals-{lang}", tmp_path)
     finally:
         context.close()
     assert problems == []

@@ -123,3 +123,13 @@ def test_the_kpis_compare_the_shops_reporting_period(
     kpis = insights_refresh(triggered_by="test").summary["kpis"]
     assert kpis["period"] == name
     assert kpis["current_period"]["start"][5:] in starts_on  # a season starts on its equinox
+
+
+def test_an_unknown_report_period_is_refused_with_the_choices(settings: Any) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from vafa.insights.services import report_period
+
+    settings.VAFA_REPORT_PERIOD = "W"
+    with pytest.raises(ImproperlyConfigured, match="JQ"):
+        report_period()

@@ -11,17 +11,19 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from vafa.analytics.errors import AnalyticsError
+from vafa.analytics.metrics import CALENDAR_PERIODS, CalendarPeriod
 from vafa.analytics.pipeline import AnalysisOptions, run_analysis
 from vafa.core.errors import ConflictError, VafaError, ValidationError
 from vafa.core.money import quantize
@@ -73,6 +75,16 @@ def orders_as_transactions() -> pd.DataFrame:
     return frame
 
 
+def report_period() -> CalendarPeriod:
+    """The period the KPIs compare (`VAFA_REPORT_PERIOD`), checked against the library's."""
+    period = str(settings.VAFA_REPORT_PERIOD)
+    if period not in CALENDAR_PERIODS:
+        raise ImproperlyConfigured(
+            f"VAFA_REPORT_PERIOD must be one of {', '.join(CALENDAR_PERIODS)}, not {period!r}"
+        )
+    return cast(CalendarPeriod, period)
+
+
 def insights_refresh(
     *,
     as_of: dt.date | None = None,
@@ -87,7 +99,7 @@ def insights_refresh(
         if transactions.empty:
             raise AnalyticsError("the shop has no paid orders yet: import orders first")
         options = AnalysisOptions(as_of=as_of, currency=currency, tz=settings.TIME_ZONE,
-                                  source="database", period=settings.VAFA_REPORT_PERIOD)
+                                  source="database", period=report_period())
         answers, invitations = survey_frames()
         try:
             result = run_analysis(transactions, options=options, surveys=answers,

@@ -13,11 +13,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Any
 
 import css_inline
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils import translation
 from django.utils.translation import gettext
 
@@ -222,6 +225,21 @@ a {{ color: #0f766e; }}
         raise TemplateError(f"the CSS cannot be inlined: {exc}", field="body_html") from None
 
 
+@lru_cache(maxsize=32)
+def footer_labels(language: str) -> tuple[str, str]:
+    """The footer's "Unsubscribe" and "Email preferences" in `language`, translated once per
+    language (switching the active language per message cost more than a tracked link)."""
+    with translation.override(language):
+        return gettext("Unsubscribe"), gettext("Email preferences")
+
+
+@receiver(setting_changed)
+def _forget_labels(*, setting: str, **kwargs: Any) -> None:
+    """Translate again when a test changes the languages or where their catalogs are."""
+    if setting in {"LANGUAGES", "LANGUAGE_CODE", "LOCALE_PATHS", "INSTALLED_APPS"}:
+        footer_labels.cache_clear()
+
+
 def render_message(
     *,
     template: MessageTemplate,
@@ -247,10 +265,7 @@ def render_message(
         footer = pixel = ""
         unsubscribe, preferences = context["unsubscribe_url"], context["preferences_url"]
         if kind == MessageKind.MARKETING:
-            with translation.override(language):
-                unsubscribe_label, preferences_label = gettext("Unsubscribe"), gettext(
-                    "Email preferences"
-                )
+            unsubscribe_label, preferences_label = footer_labels(language)
             footer = (
                 f'<p class="footer"><a href="{html.escape(unsubscribe)}">'
                 f"{html.escape(unsubscribe_label)}</a> · "

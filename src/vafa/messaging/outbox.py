@@ -11,7 +11,9 @@ The outbox table is the source of truth. A flush repeats:
    suppressions and preferences (an unsubscribe recorded before the batch is honoured), then
    for marketing the quiet hours, weekend and caps in the customer's zone.
 3. **Send** through the channel, and only when the provider accepted it mark it `sent`, in
-   its own transaction guarded by the claim token. Transient failures retry with exponential
+   its own transaction guarded by the claim token (two prepared statements: the row and its
+   log entry). Outcomes are deliberately not batched: a batch committed after its last send
+   would, after a kill, re-send every message the provider had already accepted in it. Transient failures retry with exponential
    back-off (or the provider's `retry_after`) up to the shop's attempt limit; permanent ones
    stop at once and may suppress the address.
 
@@ -28,13 +30,15 @@ import logging
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Field, Q
 from django.utils import timezone
 
 from vafa.messaging.channels import build_channels
@@ -176,6 +180,61 @@ def outbox_release(*, token: str, now: datetime) -> int:
     return len(ids)
 
 
+def _field(model: Any, name: str) -> Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"{name} is not a column of {model.__name__}")
+    return field
+
+
+@lru_cache(maxsize=32)
+def _finish_sql(vendor: str, columns: tuple[str, ...]) -> tuple[str, str]:
+    """The two statements of an outcome (`vendor` is part of the cache key only): set
+    `columns` on a row still held by its claim, and add its log entry."""
+
+    def quote(name: str | None) -> str:
+        return connection.ops.quote_name(str(name))
+
+    def column(model: Any, name: str) -> str:
+        return quote(_field(model, name).column)
+
+    assignments = ", ".join(f"{column(OutboxMessage, c)} = %s" for c in columns)
+    update = (
+        f"UPDATE {quote(OutboxMessage._meta.db_table)} SET {assignments} "
+        f"WHERE {column(OutboxMessage, 'id')} = %s AND {column(OutboxMessage, 'claim_token')}"
+        f" = %s AND {column(OutboxMessage, 'status')} = %s"
+    )
+    names = ("message", "event", "reason", "provider_message_id", "at")
+    insert = (
+        f"INSERT INTO {quote(DeliveryLog._meta.db_table)} "
+        f"({', '.join(column(DeliveryLog, n) for n in names)}) "
+        f"VALUES ({', '.join(['%s'] * len(names))})"
+    )
+    return update, insert
+
+
+_CONVERTED = frozenset({"DateTimeField", "JSONField", "DecimalField"})
+
+
+def _db_values(model: Any, fields: Sequence[tuple[str, Any]]) -> list[Any]:
+    """Each value as its field writes it: datetimes, JSON and decimals through the field's
+    `get_db_prep_save` (the database's own conversion), choices as plain strings, and text,
+    numbers and None as they are (what those fields' conversion would give)."""
+    values = []
+    for name, value in fields:
+        if isinstance(value, Enum):
+            value = value.value
+        elif isinstance(value, datetime) and value.tzinfo is not None:
+            # What DateTimeField.get_db_prep_save ends in for an aware datetime.
+            value = connection.ops.adapt_datetimefield_value(value)
+        elif value is not None and not isinstance(value, str | int):
+            field = _field(model, name)
+            if field.get_internal_type() in _CONVERTED:
+                value = field.get_db_prep_save(value, connection)
+        values.append(value)
+    return values
+
+
 class _Flush:
     def __init__(
         self,
@@ -210,18 +269,26 @@ class _Flush:
     ) -> bool:
         at = self.clock.now()
         reason = redact(reason, self.env.secrets)
-        with transaction.atomic():
-            updated = OutboxMessage.objects.filter(
-                pk=message.pk, claim_token=self.token, status=Status.SENDING
-            ).update(
-                claim_token="", locked_until=None, updated_at=at, status_reason=reason[:200],
-                **fields,
+        # Two prepared statements in one transaction instead of the ORM's `update()` and
+        # `create()`, whose query building cost more than the SMTP send: one row per outcome,
+        # committed at once, so a message the provider accepted is marked sent before the next
+        # one goes (a kill then re-sends nothing but the message in flight).
+        values = [
+            ("claim_token", ""), ("locked_until", None), ("updated_at", at),
+            ("status_reason", reason[:200]), *fields.items(),
+        ]
+        update_sql, log_sql = _finish_sql(connection.vendor, tuple(name for name, _ in values))
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                update_sql,
+                [*_db_values(OutboxMessage, values), message.pk, self.token, Status.SENDING.value],
             )
+            updated = cursor.rowcount
             if updated:
-                DeliveryLog.objects.create(
-                    message_id=message.pk, event=event, reason=reason[:500],
-                    provider_message_id=log_provider_id[:255], at=at,
-                )
+                cursor.execute(log_sql, _db_values(DeliveryLog, [
+                    ("message", message.pk), ("event", event), ("reason", reason[:500]),
+                    ("provider_message_id", log_provider_id[:255]), ("at", at),
+                ]))
         if not updated:
             # Our lease expired and another worker took the row over: its outcome wins.
             self.result.lost_claims += 1
