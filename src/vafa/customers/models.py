@@ -163,6 +163,10 @@ class OrderStatus(models.TextChoices):
     PENDING = "pending", _("Pending payment")
 
 
+# The statuses that count as a purchase (refunded in part still is; refunded or cancelled is not).
+PURCHASE_STATUSES = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
+
+
 class FulfillmentStatus(models.TextChoices):
     """Where the parcel is, apart from the payment (`OrderStatus`): shops report "shipped" or
     "delivered" as an order status, and both are still paid orders."""

@@ -5,7 +5,7 @@ order lines of the last year and stores, per product, its most similar products
 (`ProductSimilarity`) and its distinct buyers in the last 30 days (`Product.recent_buyers`), in one
 transaction: a message never sees half a refresh. It runs nightly in the worker.
 
-`customer_recommendations` answers, with two queries, what a template shows as
+`customer_recommendations` answers, with four small indexed queries, what a template shows as
 `recommended_products` (what the customer's purchases point at, never what they bought, topped up
 with the month's best sellers) and `social_proof` ("1,240 customers bought this this month").
 """
@@ -26,9 +26,8 @@ from huey.contrib.djhuey import db_periodic_task
 
 from vafa.analytics.recommend import popular_products, recommend_for, similar_products
 from vafa.core.text import localize_digits
-from vafa.customers.models import OrderLine, OrderStatus, Product, ProductSimilarity
+from vafa.customers.models import PURCHASE_STATUSES, OrderLine, Product, ProductSimilarity
 
-PAID = [OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED]
 HISTORY_DAYS = 365
 POPULAR_DAYS = 30
 TOP_SIMILAR = 10
@@ -46,7 +45,7 @@ def recommendations_refresh(*, now: datetime | None = None) -> RecommendationsRe
     started = timezone.now()
     now = now or started
     rows = OrderLine.objects.filter(
-        order__status__in=PAID, order__placed_at__gt=now - timedelta(days=HISTORY_DAYS),
+        order__status__in=PURCHASE_STATUSES, order__placed_at__gt=now - timedelta(days=HISTORY_DAYS),
         order__placed_at__lte=now,
     ).values_list("order__customer_id", "product_id", "order__placed_at")
     lines = pd.DataFrame(list(rows.iterator(chunk_size=10_000)),
@@ -67,8 +66,9 @@ def recommendations_refresh(*, now: datetime | None = None) -> RecommendationsRe
         Product.objects.exclude(recent_buyers=0).update(recent_buyers=0)
         counts = dict(zip(popular["product_id"].astype(int), popular["buyers"].astype(int),
                           strict=True))
-        for chunk_start in range(0, len(counts), 1_000):
-            chunk = list(counts.items())[chunk_start:chunk_start + 1_000]
+        items = list(counts.items())
+        for chunk_start in range(0, len(items), 1_000):
+            chunk = items[chunk_start:chunk_start + 1_000]
             Product.objects.filter(pk__in=[pk for pk, _ in chunk]).update(
                 recent_buyers=Case(*[When(pk=pk, then=Value(n)) for pk, n in chunk],
                                    output_field=IntegerField()),
@@ -105,7 +105,7 @@ def customer_recommendations(
     """`recommended_products` (up to `k` dicts: name, product_id, category, price, currency)
     and `social_proof` for the first of them, as message templates use them."""
     bought = set(OrderLine.objects.filter(
-        order__customer_id=customer_id, order__status__in=PAID,
+        order__customer_id=customer_id, order__status__in=PURCHASE_STATUSES,
     ).values_list("product_id", flat=True).distinct())
     similar: dict[object, list[tuple[object, float]]] = {}
     for product_id, similar_id, score in ProductSimilarity.objects.filter(

@@ -27,7 +27,7 @@ from vafa.analytics.metrics import CALENDAR_PERIODS, CalendarPeriod
 from vafa.analytics.pipeline import AnalysisOptions, run_analysis
 from vafa.core.errors import ConflictError, VafaError, ValidationError
 from vafa.core.money import quantize
-from vafa.customers.models import Customer, Order, OrderStatus
+from vafa.customers.models import PURCHASE_STATUSES, Customer, Order
 from vafa.feedback.models import SurveyInvitation, SurveyResponse
 from vafa.insights.models import (
     GOAL_METRICS,
@@ -45,7 +45,6 @@ logger = logging.getLogger(__name__)
 SURVEY_KINDS = ("nps", "csat", "ces")
 
 # Orders that are purchases: a partially refunded order still counts, for what was kept.
-PURCHASE_STATUSES = [OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED]
 SCORE_FIELDS = ["run", "rfm_segment", "r_score", "f_score", "m_score", "loyalty_label", "p_alive",
                 "expected_purchases", "predicted_clv", "retention_spend_ceiling", "vip",
                 "computed_at"]

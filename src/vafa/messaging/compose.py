@@ -24,7 +24,7 @@ from django.dispatch import receiver
 from django.utils import translation
 from django.utils.translation import gettext
 
-from vafa.customers.models import Channel, Customer, Order, OrderStatus
+from vafa.customers.models import PURCHASE_STATUSES, Channel, Customer, Order
 from vafa.loyalty.models import Member
 from vafa.loyalty.selectors import member_balance
 from vafa.messaging import links
@@ -59,34 +59,49 @@ def message_language(customer: Customer) -> str:
     return language if language in known else settings.LANGUAGE_CODE
 
 
-def _last_order(customer: Customer, zone: Any) -> dict[str, Any] | None:
-    order = (
-        Order.objects.filter(
-            customer=customer, status__in=[OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED]
-        )
-        .order_by("-placed_at", "-id")
-        .prefetch_related("lines__product")
-        .first()
-    )
-    if order is None:
-        return None
-    lines = [
-        {
+def order_summary(order: Order, zone: Any, *, detail: bool = False) -> dict[str, Any]:
+    """An order as templates see it: `last_order` of every message (id, date, total, lines),
+    and with `detail` the order a flow is about (status, fulfilment, shipping, discount, each
+    line's category and the order's categories). `order.lines` must be prefetched with their
+    products (and, with `detail`, the products' categories)."""
+    lines = []
+    for line in sorted(order.lines.all(), key=lambda line: line.line_no):
+        row: dict[str, Any] = {
             "product": line.product.name,
             "product_id": line.product.external_id,
             "quantity": line.quantity,
             "unit_price": Money(line.unit_price, order.currency),
             "total": Money(line.unit_price * line.quantity, order.currency),
         }
-        for line in sorted(order.lines.all(), key=lambda line: line.line_no)
-    ]
-    return {
+        if detail:
+            row["category"] = line.product.category.name if line.product.category else ""
+        lines.append(row)
+    summary: dict[str, Any] = {
         "id": order.external_id,
         "placed_at": order.placed_at.astimezone(zone).date(),
         "total": Money(order.total, order.currency),
         "currency": order.currency,
         "lines": lines,
     }
+    if detail:
+        summary.update(
+            status=order.status,
+            fulfillment=order.fulfillment_status,
+            shipping=Money(order.shipping, order.currency),
+            discount=Money(order.discount, order.currency),
+            categories=sorted({line["category"] for line in lines if line["category"]}),
+        )
+    return summary
+
+
+def _last_order(customer: Customer, zone: Any) -> dict[str, Any] | None:
+    order = (
+        Order.objects.filter(customer=customer, status__in=PURCHASE_STATUSES)
+        .order_by("-placed_at", "-id")
+        .prefetch_related("lines__product")
+        .first()
+    )
+    return None if order is None else order_summary(order, zone)
 
 
 def message_context(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from operator import attrgetter
@@ -33,42 +33,17 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Q, Subquery, Sum
 
 from vafa.core.errors import ValidationError
-from vafa.customers.models import Channel, Customer, Order, OrderStatus
+from vafa.customers.models import PURCHASE_STATUSES, Channel, Customer, Order
 from vafa.loyalty.models import Lot, Member
 from vafa.messaging import links, tokens
-from vafa.messaging.compose import RTL_LANGUAGES, render_message
+from vafa.messaging.compose import RTL_LANGUAGES, order_summary, render_message
 from vafa.messaging.errors import TemplateError
 from vafa.messaging.measurement import holdout_key, is_held_out
 from vafa.messaging.models import MessageKind, MessageTemplate, OutboxMessage, Status, Topic
 from vafa.messaging.policy import customer_zone
 from vafa.messaging.selectors import messaging_config, messaging_settings
 from vafa.messaging.services import dedupe_key_for
-from vafa.messaging.templating import Money, plain, plain_list
-
-# The statuses `_last_order` in compose reads as purchases.
-PURCHASE_STATUSES = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
-
-
-def order_summary(order: Order, zone: tzinfo) -> dict[str, Any]:
-    """An order as templates see it in `last_order` (the shape `message_context` gives);
-    `order.lines` must be prefetched with their products."""
-    lines = [
-        {
-            "product": line.product.name,
-            "product_id": line.product.external_id,
-            "quantity": line.quantity,
-            "unit_price": Money(line.unit_price, order.currency),
-            "total": Money(line.unit_price * line.quantity, order.currency),
-        }
-        for line in sorted(order.lines.all(), key=lambda line: line.line_no)
-    ]
-    return {
-        "id": order.external_id,
-        "placed_at": order.placed_at.astimezone(zone).date(),
-        "total": Money(order.total, order.currency),
-        "currency": order.currency,
-        "lines": lines,
-    }
+from vafa.messaging.templating import plain, plain_list
 
 
 class _Link:

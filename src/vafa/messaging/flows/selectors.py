@@ -15,40 +15,13 @@ from markupsafe import Markup
 
 from vafa.customers.models import Order, OrderLine
 from vafa.customers.recommendations import customer_recommendations
-from vafa.messaging.compose import message_language
+from vafa.messaging.compose import message_language, order_summary
 from vafa.messaging.flows.models import EnrollmentState, Flow, FlowEnrollment
 from vafa.messaging.models import MessageKind
 from vafa.messaging.policy import customer_zone
 from vafa.messaging.templating import Money
 
 GIFT_SUGGESTIONS = 3
-
-
-def order_context(order: Order, zone: Any) -> dict[str, Any]:
-    """The order as a template sees it: id, date, totals, status and lines (with category)."""
-    lines = [
-        {
-            "product": line.product.name,
-            "product_id": line.product.external_id,
-            "category": line.product.category.name if line.product.category else "",
-            "quantity": line.quantity,
-            "unit_price": Money(line.unit_price, order.currency),
-            "total": Money(line.unit_price * line.quantity, order.currency),
-        }
-        for line in sorted(order.lines.all(), key=lambda line: line.line_no)
-    ]
-    return {
-        "id": order.external_id,
-        "placed_at": order.placed_at.astimezone(zone).date(),
-        "status": order.status,
-        "fulfillment": order.fulfillment_status,
-        "total": Money(order.total, order.currency),
-        "shipping": Money(order.shipping, order.currency),
-        "discount": Money(order.discount, order.currency),
-        "currency": order.currency,
-        "lines": lines,
-        "categories": sorted({line["category"] for line in lines if line["category"]}),
-    }
 
 
 def _trigger_order(enrollment: FlowEnrollment) -> Order | None:
@@ -114,7 +87,7 @@ def enrollment_context(
         if key not in {"order_id", "invitation_id"}
     }
     context.update(
-        order=order_context(order, zone) if order is not None else None,
+        order=order_summary(order, zone, detail=True) if order is not None else None,
         flow=enrollment.flow.key,
         invitation=_invitation_context(enrollment),
     )
