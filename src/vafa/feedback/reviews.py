@@ -16,14 +16,12 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from vafa.core.errors import ConflictError, NotFoundError, ValidationError
-from vafa.customers.models import Customer, OrderLine, OrderStatus, Product
+from vafa.customers.models import PURCHASE_STATUSES, Customer, OrderLine, Product
 from vafa.customers.selectors import MAX_PAGE, decode_cursor, encode_cursor
 from vafa.feedback import conf
 from vafa.feedback.errors import ReviewNotAllowed
 from vafa.feedback.models import Review, ReviewStatus
 from vafa.loyalty.services import points_award
-
-KEPT = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
 
 
 def review_submit(
@@ -43,7 +41,7 @@ def review_submit(
                               field="text")
     line = (
         OrderLine.objects.filter(order__customer=customer, product=product,
-                                 order__status__in=KEPT)
+                                 order__status__in=PURCHASE_STATUSES)
         .select_related("order").order_by("-order__placed_at").first()
     )
     if line is None:
