@@ -9,18 +9,53 @@ survey and portal links, an analyst writes nothing. A refused write is a 403 `fo
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer
 
+from vafa.core import idempotency
 from vafa.core.errors import AuthenticationError, PermissionDeniedError
-from vafa.core.models import KEY_PREFIX, ApiKey, hash_key
+from vafa.core.models import KEY_PREFIX, ApiKey, IdempotencyRecord, hash_key
 from vafa.core.roles import ANALYST, MARKETER, OWNER, SAFE_METHODS, SUPPORT
 
 # `last_used_at` is written at most this often per key, so reads do not each cost a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+_KEY_FIELDS = list(ApiKey._meta.concrete_fields)
+_KEY_SQL: dict[tuple[str, bool], str] = {}
+
+
+def _key_sql(db: BaseDatabaseWrapper, *, with_idempotency: bool) -> str:
+    """`SELECT <every ApiKey column> … WHERE key_hash = %s`, built once per database vendor;
+    `with_idempotency` adds a last column: whether the key already stored an answer under the
+    `Idempotency-Key` given as the first parameter (NULL when not)."""
+    found = _KEY_SQL.get((db.vendor, with_idempotency))
+    if found is None:
+        q = db.ops.quote_name
+        columns = ", ".join(f"k.{q(str(f.column))}" for f in _KEY_FIELDS)
+        if with_idempotency:
+            records = q(IdempotencyRecord._meta.db_table)
+            columns += (
+                f", (SELECT 1 FROM {records} r WHERE r.{q('api_key_id')} = k.{q('id')} "
+                f"AND r.{q('key')} = %s)"
+            )
+        found = _KEY_SQL[(db.vendor, with_idempotency)] = (
+            f"SELECT {columns} FROM {q(ApiKey._meta.db_table)} k WHERE k.{q('key_hash')} = %s"
+        )
+    return found
+
+
+def _aware(value: Any) -> Any:
+    """SQLite hands datetimes back naive (stored in UTC); PostgreSQL already aware."""
+    if isinstance(value, datetime) and timezone.is_naive(value):
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def apikey_authenticate(*, raw_key: str) -> ApiKey:
@@ -28,20 +63,40 @@ def apikey_authenticate(*, raw_key: str) -> ApiKey:
 
     Keys are looked up by their SHA-256 (unique index), never compared in Python, so the time a
     refusal takes says nothing about how close a guess was.
+
+    Every API request runs this, so it is one plain indexed `SELECT` through the connection's
+    cursor rather than a `QuerySet` (whose compilation cost more CPU than the query itself). It
+    is not cached across requests: a revoked key is refused from the very next request, in
+    every process.
     """
+    return _authenticate(raw_key, idempotency_key=None)[0]
+
+
+def _authenticate(raw_key: str, *, idempotency_key: str | None) -> tuple[ApiKey, bool]:
+    """`apikey_authenticate`, and with an `idempotency_key` also whether this key already
+    stored an answer under it (read in the same statement; False without a key)."""
     raw_key = raw_key.strip()
     if not raw_key.startswith(KEY_PREFIX):
         raise AuthenticationError("not a Vafa API key (they start with vafa_)")
-    api_key = ApiKey.objects.filter(key_hash=hash_key(raw_key)).first()
-    if api_key is None:
+    db = connections[DEFAULT_DB_ALIAS]
+    checked = idempotency_key is not None
+    params = [idempotency_key, hash_key(raw_key)] if checked else [hash_key(raw_key)]
+    with db.cursor() as cursor:
+        cursor.execute(_key_sql(db, with_idempotency=checked), params)
+        row = cursor.fetchone()
+    if row is None:
         raise AuthenticationError("unknown API key")
+    width = len(_KEY_FIELDS)
+    api_key = ApiKey.from_db(
+        db.alias, [f.attname for f in _KEY_FIELDS], [_aware(v) for v in row[:width]]
+    )
     if api_key.revoked_at is not None:
         raise AuthenticationError("this API key has been revoked")
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
-    return api_key
+    return api_key, checked and row[width] is not None
 
 
 _MEMBER = r"/api/v1/members/[^/]+"
@@ -70,7 +125,14 @@ class ApiKeyAuth(HttpBearer):
     does not allow."""
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey:
-        api_key = apikey_authenticate(raw_key=token)
+        # A write's `Idempotency-Key` is looked up in the key's own statement (one round trip
+        # less per write); `idempotent_response` then trusts that answer for this request.
+        idempotency_key = None
+        if (request.method or "GET").upper() not in SAFE_METHODS:
+            idempotency_key = request.headers.get(idempotency.HEADER, "").strip() or None
+        api_key, used = _authenticate(token, idempotency_key=idempotency_key)
+        if idempotency_key is not None:
+            idempotency.note_key_checked(request, api_key, idempotency_key, used=used)
         if not apikey_may(api_key, method=request.method or "GET", path=request.path):
             raise PermissionDeniedError(
                 f"this API key's role ({api_key.role}) may not make this request"

@@ -12,6 +12,12 @@ client may fix the request and retry with the same key.
 Two requests with the same key at once: on SQLite writers are serialised, so the second sees the
 first's record; on PostgreSQL the second blocks on the unique index until the first commits,
 then gets an `IntegrityError`, rolls its own write back and replays the first answer.
+
+Every API write runs this, so the two statements of a fresh key (is the key used? store the
+answer) are plain SQL through the connection's cursor: building the equivalent `QuerySet`s cost
+more CPU than the database spent on them. The first look-up runs before the transaction and
+takes no lock: there is no row to lock for a fresh key, and a stored record never changes; the
+unique index is what settles a race.
 """
 
 from __future__ import annotations
@@ -20,10 +26,14 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 
 from vafa.core.errors import ConflictError, VafaError
 from vafa.core.models import ApiKey, IdempotencyRecord
@@ -40,6 +50,22 @@ class IdempotencyKeyMissing(VafaError):
 
 class IdempotencyKeyReused(ConflictError):
     code = "idempotency_key_reused"
+
+
+# True while `idempotent_response` runs a `perform`: see `write_atomic`.
+_performing: ContextVar[bool] = ContextVar("vafa_idempotent_perform", default=False)
+
+
+def write_atomic() -> transaction.Atomic:
+    """`transaction.atomic()` for a service's write, without its savepoint when the service runs
+    inside `idempotent_response`'s `perform`.
+
+    There the enclosing transaction is rolled back whole on any exception (nothing in between
+    catches one), so a savepoint could never be rolled back to on its own: it would only cost
+    two statements (`SAVEPOINT`, `RELEASE`) on every API write. Everywhere else (the dashboard,
+    tasks, tests that catch an error and go on) it is a plain `atomic()` with its savepoint.
+    """
+    return transaction.atomic(savepoint=not _performing.get())
 
 
 def request_fingerprint(request: HttpRequest) -> str:
@@ -66,6 +92,80 @@ def _replay(record: IdempotencyRecord, fingerprint: str, key: str) -> HttpRespon
     return response
 
 
+_NAMES = (
+    "api_key", "key", "method", "path", "request_hash", "status_code", "response_body",
+    "created_at",
+)
+_FIELDS: list[Field[Any, Any]] = [
+    f for f in IdempotencyRecord._meta.concrete_fields if f.name in _NAMES
+]
+_SQL: dict[tuple[str, str], str] = {}
+
+
+def _db() -> BaseDatabaseWrapper:
+    """This thread's connection, looked up once per call (`django.db.connection` is a proxy that
+    looks it up again on every attribute access, a dozen times per prepared row)."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
+def _sql(db: BaseDatabaseWrapper, name: str) -> str:
+    """The two statements of a fresh key, built once per database vendor."""
+    found = _SQL.get((db.vendor, name))
+    if found is None:
+        q = db.ops.quote_name
+        table = q(IdempotencyRecord._meta.db_table)
+        if name == "used":
+            found = (
+                f"SELECT 1 FROM {table} WHERE {q('api_key_id')} = %s AND {q('key')} = %s"
+            )
+        else:
+            columns = ", ".join(q(str(f.column)) for f in _FIELDS)
+            marks = ", ".join(["%s"] * len(_FIELDS))
+            found = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+        _SQL[(db.vendor, name)] = found
+    return found
+
+
+# Where `ApiKeyAuth` leaves what it read about the request's key: (api key id, key, used).
+_CHECKED = "_vafa_idempotency_checked"
+
+
+def note_key_checked(request: HttpRequest, api_key: ApiKey, key: str, *, used: bool) -> None:
+    """Record that `key` was already looked up for this request (by the authentication, in the
+    API key's own statement), so `idempotent_response` need not ask again. Only a fresh key
+    skips the look-up; a race with a concurrent request is still settled by the unique index."""
+    setattr(request, _CHECKED, (api_key.pk, key, used))
+
+
+def _key_used(request: HttpRequest, api_key: ApiKey, key: str) -> bool:
+    checked = getattr(request, _CHECKED, None)
+    if checked is not None and checked[:2] == (api_key.pk, key):
+        return bool(checked[2])
+    db = _db()
+    with db.cursor() as cursor:
+        cursor.execute(_sql(db, "used"), [api_key.pk, key])
+        return cursor.fetchone() is not None
+
+
+def _store(
+    request: HttpRequest, api_key: ApiKey, key: str, fingerprint: str, status: int, body: Any
+) -> None:
+    """Insert the record (an `IntegrityError` when another request stored this key first)."""
+    values = {
+        "api_key": api_key.pk, "key": key, "method": (request.method or "")[:10],
+        "path": request.path[:500], "request_hash": fingerprint, "status_code": status,
+        "response_body": body, "created_at": timezone.now(),
+    }
+    db = _db()
+    prepared = [field.get_db_prep_save(values[field.name], db) for field in _FIELDS]
+    with db.cursor() as cursor:
+        cursor.execute(_sql(db, "insert"), prepared)
+
+
+def _stored(api_key: ApiKey, key: str) -> IdempotencyRecord | None:
+    return IdempotencyRecord.objects.filter(api_key=api_key, key=key).first()
+
+
 def idempotent_response(
     request: HttpRequest,
     *,
@@ -87,24 +187,21 @@ def idempotent_response(
     if len(key) > MAX_KEY_LENGTH:
         raise VafaError(f"{HEADER} longer than {MAX_KEY_LENGTH} characters", field=HEADER)
     fingerprint = request_fingerprint(request)
+    if _key_used(request, api_key, key):
+        record = _stored(api_key, key)
+        if record is not None:
+            return _replay(record, fingerprint, key)
     try:
         with transaction.atomic():
-            record = (
-                IdempotencyRecord.objects.select_for_update()
-                .filter(api_key=api_key, key=key)
-                .first()
-            )
-            if record is not None:
-                return _replay(record, fingerprint, key)
-            status, body = perform()
-            IdempotencyRecord.objects.create(
-                api_key=api_key, key=key, method=(request.method or "")[:10],
-                path=request.path[:500], request_hash=fingerprint, status_code=status,
-                response_body=body,
-            )
+            token = _performing.set(True)
+            try:
+                status, body = perform()
+            finally:
+                _performing.reset(token)
+            _store(request, api_key, key, fingerprint, status, body)
     except IntegrityError:
         # A concurrent request with the same key committed first; ours was rolled back.
-        record = IdempotencyRecord.objects.filter(api_key=api_key, key=key).first()
+        record = _stored(api_key, key)
         if record is None:
             raise
         return _replay(record, fingerprint, key)

@@ -470,7 +470,8 @@ def member_adjust(request: HttpRequest, customer_id: str, payload: AdjustmentIn)
     """Add or remove points by hand, with a reason; the API key is recorded as who did it.
     Removing more than the member has leaves a debt that later earnings pay first."""
     api_key = request_api_key(request)
-    customer = selectors.customer_for_write(external_id=customer_id)
+    # Looked up by the ledger's member-lock statement (an unknown customer is a 404 from there).
+    customer = services.ShopCustomer(customer_id)
 
     def perform() -> tuple[int, Any]:
         entry = services.points_adjust(
@@ -491,18 +492,18 @@ def member_redeem(request: HttpRequest, customer_id: str, payload: RedemptionIn)
     409 `spend_cap_reached` when the reward would push what the program spends on the member
     past their share of predicted CLV."""
     api_key = request_api_key(request)
-    customer = selectors.customer_for_write(external_id=customer_id)
     if (payload.points is None) == (payload.reward_id is None):
         raise ValidationError("send either points or reward_id", field="points")
-    reward = None
+    reward, customer = None, None
     if payload.reward_id is not None:
+        customer = selectors.customer_for_write(external_id=customer_id)
         reward = Reward.objects.filter(pk=payload.reward_id).first()
         if reward is None:
             raise NotFoundError(f"no reward {payload.reward_id}", field="reward_id")
 
     def perform() -> tuple[int, Any]:
         actor, key = services.actor_api_key(api_key), _ledger_key(request, api_key)
-        if reward is not None:
+        if reward is not None and customer is not None:
             redemption = services.reward_redeem(
                 customer=customer, reward=reward, idempotency_key=key, actor=actor
             )
@@ -510,8 +511,9 @@ def member_redeem(request: HttpRequest, customer_id: str, payload: RedemptionIn)
             return 201, _plain(_redemption_out(entry, redemption))
         now = timezone.now()
         entry = services.points_redeem(
-            customer=customer, points=payload.points or 0, idempotency_key=key, actor=actor,
-            now=now,
+            # Looked up by the ledger's member-lock statement (unknown: a 404 from there).
+            customer=services.ShopCustomer(customer_id), points=payload.points or 0,
+            idempotency_key=key, actor=actor, now=now,
         )
         # An entry booked at `now` is this request's own; an older one is a ledger replay.
         return 201, _plain(_redemption_out(entry, None, fresh=entry.created_at == now))

@@ -7,7 +7,10 @@ entry and changes nothing, and the database's unique (member, key) constraint ba
 Then it books entries, moves points between lots and updates the cached balance and debt in the
 same transaction. The statements every earn and redeem runs (lock, lots, inserts, counters) are
 a few raw SQL statements in `ledger_sql`, which also fold the program settings, the key check
-and what events need into those round trips; everything else uses the ORM.
+and what events need into those round trips; everything else uses the ORM. On PostgreSQL the
+inserts and counter updates of `points_adjust` and `points_redeem` leave as one statement
+(`ledger_sql.write_batch`), and inside an API write they open no savepoint of their own
+(`vafa.core.idempotency.write_atomic`).
 
 Rules of the ledger (see `models` for the tables):
 
@@ -45,6 +48,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from vafa.core.errors import NotFoundError, ValidationError
+from vafa.core.idempotency import write_atomic
 from vafa.core.money import quantize
 from vafa.customers.models import Customer, Order, OrderStatus
 from vafa.insights.models import CustomerScore
@@ -158,17 +162,38 @@ def _require_points(points: int, *, allow_negative: bool = False) -> None:
         raise InvalidPoints(message, field="points")
 
 
+@dataclass(frozen=True)
+class ShopCustomer:
+    """A customer named by the shop's own id (`Customer.external_id`), not loaded: the write
+    finds it in the statement that locks its member row, one round trip less than loading it
+    first (what the API's earn and redeem pass). An unknown id is a `NotFoundError`."""
+
+    external_id: str
+
+
+CustomerRef = Customer | int | ShopCustomer
+
+
 def _lock_member(customer: Customer | int, now: datetime) -> Member:
     """The customer's member row, created on first need, locked until the transaction ends."""
     return _lock_member_with_settings(customer, now)[0]
 
 
 def _lock_member_with_settings(
-    customer: Customer | int, now: datetime
+    customer: CustomerRef, now: datetime
 ) -> tuple[Member, ProgramSettings, str]:
     """The locked member row (created on first need), the program settings and the customer's
     external id, read in one round trip (see `ledger_sql.lock_member`)."""
-    customer_id = customer if isinstance(customer, int) else customer.pk
+    if isinstance(customer, ShopCustomer):
+        locked = ledger_sql.lock_member_by_external_id(customer.external_id)
+        if locked is not None:
+            return locked
+        found = ledger_sql.customer_id_for(customer.external_id)
+        if found is None:
+            raise NotFoundError(f"no customer {customer.external_id!r}")
+        customer_id = found
+    else:
+        customer_id = customer if isinstance(customer, int) else customer.pk
     locked = ledger_sql.lock_member(customer_id)
     if locked is None:
         # get_or_create retries the read when a concurrent first write created the row.
@@ -217,7 +242,7 @@ class _Book:
 
     @classmethod
     def open(
-        cls, customer: Customer | int, now: datetime, program: ProgramSettings | None = None
+        cls, customer: CustomerRef, now: datetime, program: ProgramSettings | None = None
     ) -> _Book:
         member, stored, external_id = _lock_member_with_settings(customer, now)
         book = cls(member, now, program or stored)
@@ -559,7 +584,7 @@ class _Book:
 
 def points_redeem(
     *,
-    customer: Customer | int,
+    customer: CustomerRef,
     points: int,
     idempotency_key: str,
     now: datetime | None = None,
@@ -574,7 +599,7 @@ def points_redeem(
     now = _aware(now)
     _require_points(points)
     _require_key(idempotency_key)
-    with transaction.atomic():
+    with write_atomic(), ledger_sql.write_batch():
         book = _Book.open(customer, now)
         first = book.replay(idempotency_key, kind=EntryKind.REDEEM, points=-points)
         if first is not None:
@@ -587,7 +612,7 @@ def points_redeem(
 
 def points_adjust(
     *,
-    customer: Customer | int,
+    customer: CustomerRef,
     points: int,
     reason: str,
     actor: str,
@@ -607,7 +632,7 @@ def points_adjust(
         raise ReasonRequired("an adjustment needs a reason", field="reason")
     if not (actor or "").strip():
         raise ReasonRequired("an adjustment needs to say who made it", field="actor")
-    with transaction.atomic():
+    with write_atomic(), ledger_sql.write_batch():
         book = _Book.open(customer, now)
         first = book.replay(idempotency_key, kind=EntryKind.ADJUST, points=points)
         if first is not None:
