@@ -119,3 +119,42 @@ def test_a_bad_target_re_shows_the_form_with_the_reason(client: Client, staff: U
     assert response.status_code == 422
     assert "Enter the target as a number." in response.content.decode()
     assert not Goal.objects.exists()
+
+
+def test_a_goal_whose_target_is_already_met_shows_full_progress(
+    client: Client, staff: User
+) -> None:
+    # Churn is 24 %: a goal to keep it under 25 % is met the day it is set.
+    _run_with_churn([30.0, 28.0, 26.0, 24.0])
+    goal_create(name="Keep churn low", metric="churn_rate", target=Decimal("25"),
+                deadline=dt.date(2026, 12, 31), owner="shirin", now=NOW)
+    status = goal_statuses(today=TODAY)[0]
+    assert status.progress is not None and status.progress.reached
+    assert status.progress.progress == 1.0
+    client.force_login(staff)
+    page = client.get(URL, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'aria-valuenow="100"' in page and "Reached" in page
+
+
+def test_a_goal_met_at_the_start_that_slips_shows_how_close_it_is_not_more_than_done(
+    db: None,
+) -> None:
+    # Set when churn was 20 % with a 25 % ceiling; churn has since risen to 30 %: not met, and
+    # 25 / 30 of the way (the library's baseline-to-target share would say 200 %).
+    _run_with_churn([20.0, 30.0])
+    Goal.objects.create(name="Keep churn low", metric="churn_rate", target=Decimal("25"),
+                        baseline=Decimal("20"), start=dt.date(2025, 7, 1),
+                        deadline=dt.date(2026, 12, 31))
+    progress = goal_statuses(today=TODAY)[0].progress
+    assert progress is not None and not progress.reached
+    assert progress.progress == pytest.approx(25 / 30)
+
+
+def test_a_reached_goal_never_shows_less_than_full_progress(db: None) -> None:
+    _run_with_churn([30.0, 18.0])
+    Goal.objects.create(name="Less churn", metric="churn_rate", target=Decimal("20"),
+                        baseline=Decimal("30"), start=dt.date(2025, 7, 1),
+                        deadline=dt.date(2026, 12, 31))
+    progress = goal_statuses(today=TODAY)[0].progress
+    assert progress is not None and progress.reached
+    assert progress.progress == pytest.approx((18 - 30) / (20 - 30))  # overshoot kept: 120 %

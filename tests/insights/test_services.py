@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db.models import F
 from django.test import Client
 
 from tests.support.shop import load_shop
@@ -133,3 +134,44 @@ def test_an_unknown_report_period_is_refused_with_the_choices(settings: Any) -> 
     settings.VAFA_REPORT_PERIOD = "W"
     with pytest.raises(ImproperlyConfigured, match="JQ"):
         report_period()
+
+
+def test_a_run_stores_purchase_totals_for_every_customer_that_match_the_orders(
+    shop: dict[str, int],
+) -> None:
+    from django.db.models import Count, Max, Q, Sum
+
+    from vafa.customers.models import PURCHASE_STATUSES
+    from vafa.insights.models import CustomerStats
+
+    Customer.objects.create(external_id="never-bought")
+    run = insights_refresh(triggered_by="test")
+    assert run.status == AnalysisRun.Status.DONE, run.error
+    assert run.stats_at is not None and run.stats_last_customer == Customer.objects.latest(
+        "pk").pk
+    purchases = Q(orders__status__in=PURCHASE_STATUSES)
+    expected = {
+        row["pk"]: (row["n"], row["spent"] or Decimal(0), row["last"])
+        for row in Customer.objects.values("pk").annotate(
+            n=Count("orders", filter=purchases),
+            spent=Sum(F("orders__total") - F("orders__refunded_amount"), filter=purchases),
+            last=Max("orders__placed_at", filter=purchases))
+    }
+    stored = {row.customer_id: (row.order_count, row.total_spent, row.last_purchase_at)
+              for row in CustomerStats.objects.all()}
+    assert stored == expected
+    assert stored[Customer.objects.get(external_id="never-bought").pk] == (0, Decimal(0), None)
+
+
+def test_a_failed_run_keeps_the_purchase_totals_of_the_last_good_one(
+    shop: dict[str, int],
+) -> None:
+    from vafa.insights.models import CustomerStats
+    from vafa.insights.segments import stats_mark
+
+    good = insights_refresh()
+    before = CustomerStats.objects.count()
+    insights_refresh(as_of=datetime(2000, 1, 1, tzinfo=UTC).date())
+    assert CustomerStats.objects.count() == before
+    mark = stats_mark()
+    assert mark is not None and mark.at == good.stats_at

@@ -46,6 +46,14 @@ VAPID_PUBLIC = (  # a valid P-256 public key (uncompressed point, base64url); ne
 
 
 @pytest.fixture(autouse=True)
+def empty_cache() -> None:
+    """Each test starts with no sign-in requests counted (the limit lives in Django's cache)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def portal_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in PROVIDER_VARS:
         monkeypatch.delenv(name, raising=False)

@@ -29,6 +29,7 @@ from vafa.insights.segments import (
     segment_queryset,
     segment_recount,
     segment_save,
+    segment_tally,
     validate_definition,
 )
 from vafa.loyalty.models import Member, Tier
@@ -110,7 +111,11 @@ def cast() -> dict[str, Any]:
 
 
 def names(definition: dict[str, Any]) -> set[str]:
-    return set(segment_queryset(definition, now=NOW).values_list("external_id", flat=True))
+    """Who matches; the live count (which may count score or stored-total rows instead of
+    customers) must agree with the queryset on every definition."""
+    found = set(segment_queryset(definition, now=NOW).values_list("external_id", flat=True))
+    assert segment_tally(definition, now=NOW).count == len(found)
+    return found
 
 
 def rule(**kwargs: Any) -> dict[str, Any]:

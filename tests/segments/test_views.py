@@ -154,6 +154,40 @@ def test_the_live_count_takes_a_fixed_number_of_queries(
              "&consent=email&vip=yes&age__min=20")
     client_in.get(query)  # warm the session and the user's roles
     # Session and user (2), roles (1), tier and category checks (2), the category tree (1),
-    # and the count itself (1): seven, whatever the number of customers or filters.
-    with django_assert_max_num_queries(7):
+    # the stored purchase totals' mark (1) and the count itself (1): eight, whatever the
+    # number of customers or filters.
+    with django_assert_max_num_queries(8):
         assert client_in.get(query).json()["count"] == 0
+
+
+def test_persian_merchants_type_and_read_the_date_filters_in_the_jalali_calendar(
+    staff: User, customers: None
+) -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from vafa.customers.models import Order
+
+    # 1405/01/01 is 21 March 2026 (Nowruz); the order is on 1405/01/10.
+    Order.objects.create(external_id="o1", customer=Customer.objects.get(external_id="a"),
+                         placed_at=datetime(2026, 3, 30, 8, 0, tzinfo=UTC), status="paid",
+                         total=Decimal(10), currency="IRR")
+    fa = Client(HTTP_ACCEPT_LANGUAGE="fa")
+    fa.force_login(staff)
+    count = fa.get("/dashboard/segments/count/",
+                   {"last_purchase_date__from": "۱۴۰۵/۰۱/۰۱",
+                    "last_purchase_date__to": "1405/01/31"}).json()
+    assert count["count"] == 1
+    saved = fa.post("/dashboard/segments/save/", {
+        "name": "Nowruz buyers", "last_purchase_date__from": "۱۴۰۵/۰۱/۰۱"})
+    assert saved.status_code == 302
+    segment = Segment.objects.get(name="Nowruz buyers")
+    assert segment.definition["rules"][0]["from"] == "2026-03-21"  # stored Gregorian
+    page = fa.get(f"/dashboard/segments/{segment.pk}/").content.decode()
+    field = re.search(r'<input type="(\w+)"[^>]*name="last_purchase_date__from" '
+                      r'value="([^"]*)"', page)
+    assert field is not None and field.groups() == ("text", "۱۴۰۵/۰۱/۰۱")
+    en = Client(HTTP_ACCEPT_LANGUAGE="en")
+    en.force_login(staff)
+    page = en.get(f"/dashboard/segments/{segment.pk}/").content.decode()
+    assert 'type="date" name="last_purchase_date__from" value="2026-03-21"' in page

@@ -1,5 +1,5 @@
 """Models of the dashboard app: the member portal's live in `vafa.dashboard.portal.models`."""
 
-from vafa.dashboard.portal.models import DataRequest
+from vafa.dashboard.portal.models import DataRequest, MemberSession
 
-__all__ = ["DataRequest"]
+__all__ = ["DataRequest", "MemberSession"]

@@ -12,6 +12,7 @@ Marketers (and the owner) build and save segments; an analyst sees them read-onl
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from vafa.core.errors import ConflictError, NotFoundError, ValidationError
 from vafa.core.roles import MARKETER, has_role, role_required
+from vafa.core.timeutil import format_date
 from vafa.dashboard import selectors
 from vafa.dashboard.overview import localizer
 from vafa.insights import segments as seg
@@ -94,12 +96,16 @@ class FilterSlot:
     flag: str = ""
     exclude: bool = False
     many: bool = False
+    jalali: bool = False  # a date filter shown and typed in the Solar Hijri calendar (fa)
 
 
 def _slots(definition: Mapping[str, Any]) -> list[FilterSlot]:
     """The form's filters, filled from a flat definition (one rule per filter)."""
     current = {rule["field"]: rule for rule in definition.get("rules", []) if "field" in rule}
     options = seg.builder_options()
+    # Persian merchants read and type dates in the Solar Hijri calendar, which the browser's
+    # date picker does not offer: their date filters are text fields holding Jalali dates.
+    jalali = (get_language() or "").startswith("fa")
     slots: list[FilterSlot] = []
     for name, spec in seg.FIELDS.items():
         rule = current.get(name, {})
@@ -118,8 +124,20 @@ def _slots(definition: Mapping[str, Any]) -> list[FilterSlot]:
         else:
             low_key, high_key = _SUFFIXES[spec.kind]
             slot.low, slot.high = str(rule.get(low_key, "")), str(rule.get(high_key, ""))
+            if spec.kind == "dates" and jalali:
+                slot.jalali = True
+                slot.low, slot.high = _jalali(slot.low), _jalali(slot.high)
         slots.append(slot)
     return slots
+
+
+def _jalali(value: str) -> str:
+    """A stored ISO date as a Persian merchant types it (`۱۴۰۵/۰۱/۰۱`); anything else (a value
+    being corrected) as it was written. Validation reads both calendars back."""
+    try:
+        return format_date(dt.date.fromisoformat(value), "fa")
+    except ValueError:
+        return value
 
 
 def _editable(definition: Mapping[str, Any]) -> bool:
@@ -138,6 +156,7 @@ def _page(request: HttpRequest, *, segment: Segment | None, definition: Mapping[
             count = seg.segment_count(definition)
         except ValidationError:
             count = None
+    mark = seg.stats_mark()
     context = {
         "shop_name": selectors.shop_name(),
         "active": "segments",
@@ -148,6 +167,7 @@ def _page(request: HttpRequest, *, segment: Segment | None, definition: Mapping[
         "slots": _slots(definition),
         "editable": _editable(definition),
         "count": count,
+        "totals_as_of": mark.at if mark else None,
         "error": error,
         "error_input": error_input,
         "error_filter": error_input.split("__")[0],
@@ -178,13 +198,15 @@ def segment_count_view(request: HttpRequest) -> JsonResponse:
     """The live count for the builder form's current filters, as JSON."""
     definition, origins = form_definition(request.GET)
     try:
-        total = seg.segment_count(definition)
+        tally = seg.segment_tally(definition)
     except ValidationError as exc:
         body = exc.as_dict()
         body["input"] = _error_input(exc, origins)
         return JsonResponse({"error": body}, status=exc.status)
-    return JsonResponse({"count": total,
-                         "display": localizer(get_language()).number(total)})
+    as_of = tally.totals_as_of
+    return JsonResponse({"count": tally.count,
+                         "display": localizer(get_language()).number(tally.count),
+                         "totals_as_of": as_of.isoformat() if as_of else None})
 
 
 @role_required(MARKETER, write=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -79,5 +80,29 @@ def _goal_status(goal: Goal, series: dict[str, Any], today: dt.date) -> GoalStat
         with contextlib.suppress(InputError):
             progress = goal_progress(frame, target, goal.deadline, baseline=baseline,
                                      direction=direction)
+    if progress is not None:
+        progress = dataclasses.replace(progress, progress=_share_done(progress))
     return GoalStatus(goal=goal, label=str(label), current=current, progress=progress,
                       days_left=(goal.deadline - today).days)
+
+
+def _share_done(progress: GoalProgress) -> float:
+    """The share of the goal done, for the bar and the percentage.
+
+    The library measures the way from the baseline to the target, which says nothing when the
+    baseline already met the target (a goal set to keep a good value): its share is then 0 %
+    or even above 100 % while slipping. A reached target is at least 100 %; a target that was
+    met at the start and no longer is shows how close the current value is (current / target,
+    or target / current for a metric that should fall), below 100 %.
+    """
+    if progress.reached:
+        return max(progress.progress, 1.0)
+    increase = progress.direction == "increase"
+    met_at_start = (progress.baseline >= progress.target if increase
+                    else progress.baseline <= progress.target)
+    if not met_at_start:
+        return progress.progress
+    current, target = progress.current, progress.target
+    if current <= 0 or target <= 0:
+        return 0.0
+    return min(current / target if increase else target / current, 0.99)

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, Max
 from django.utils import timezone
 
 from vafa.analytics.errors import AnalyticsError
@@ -27,13 +27,14 @@ from vafa.analytics.metrics import CALENDAR_PERIODS, CalendarPeriod
 from vafa.analytics.pipeline import AnalysisOptions, run_analysis
 from vafa.core.errors import ConflictError, VafaError, ValidationError
 from vafa.core.money import quantize
-from vafa.customers.models import PURCHASE_STATUSES, Customer, Order
+from vafa.customers.models import PURCHASE_STATUSES, Change, Customer, Order
 from vafa.feedback.models import SurveyInvitation, SurveyResponse
 from vafa.insights.models import (
     GOAL_METRICS,
     AnalysisRun,
     CustomerNote,
     CustomerScore,
+    CustomerStats,
     Goal,
     SegmentHistory,
 )
@@ -124,6 +125,7 @@ def insights_refresh(
     summary = {**result.summary, "platform": platform}
     with transaction.atomic():
         stored = _store_scores(run, result.customers, currency)
+        customer_stats_refresh(run=run, now=timezone.now())
         run.status = AnalysisRun.Status.DONE
         run.summary = summary
         run.as_of = dt.date.fromisoformat(result.summary["as_of"])
@@ -131,6 +133,43 @@ def insights_refresh(
         run.finished_at = timezone.now()
         run.save()
     return run
+
+
+def customer_stats_refresh(*, run: AnalysisRun, now: dt.datetime) -> int:
+    """Replace every customer's purchase totals (`CustomerStats`: number of purchases, kept
+    spend, last purchase) with ones read from the orders now, in two set-based statements, and
+    mark on `run` what they cover (`stats_at`, `stats_last_customer`, `stats_last_change`).
+
+    Every customer gets a row, zeros for those who never bought, so a segment filter can read
+    the table alone for everyone it covers. Called inside the refresh's transaction: pages see
+    the old totals or the new ones, never a mix. Returns the number of rows written.
+    """
+    stats = CustomerStats._meta.db_table
+    customers = Customer._meta.db_table
+    orders = Order._meta.db_table
+    statuses = [str(status) for status in PURCHASE_STATUSES]
+    marks = ", ".join(["%s"] * len(statuses))
+    run.stats_last_change = Change.objects.aggregate(last=Max("id"))["last"] or 0
+    run.stats_last_customer = Customer.objects.aggregate(last=Max("id"))["last"] or 0
+    run.stats_at = now
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {stats}")
+        cursor.execute(
+            f"""INSERT INTO {stats} (customer_id, order_count, total_spent, last_purchase_at,
+                    computed_at)
+                SELECT c.id, COALESCE(p.n, 0), COALESCE(p.spent, 0), p.last, %s
+                FROM {customers} c LEFT JOIN (
+                    SELECT customer_id, COUNT(*) AS n, SUM(total - refunded_amount) AS spent,
+                           MAX(placed_at) AS last
+                    FROM {orders} WHERE status IN ({marks}) GROUP BY customer_id
+                ) p ON p.customer_id = c.id
+                WHERE c.id <= %s""",
+            [connection.ops.adapt_datetimefield_value(now), *statuses,
+             run.stats_last_customer],
+        )
+        written = cursor.rowcount
+    run.save(update_fields=["stats_at", "stats_last_customer", "stats_last_change"])
+    return int(written)
 
 
 def survey_frames() -> tuple[pd.DataFrame | None, pd.DataFrame | None]:

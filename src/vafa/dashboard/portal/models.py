@@ -67,3 +67,30 @@ class DataRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.customer_id} @ {self.created_at:%Y-%m-%d}"
+
+
+class MemberSession(models.Model):
+    """A member's portal-session generation. Every member session cookie carries the version
+    it was issued under and is honoured only while it matches this row ("sign out everywhere"
+    adds one, so every browser and the shop's embed must sign in again). A member without a
+    row is at version 0, which is what older cookies without a version mean."""
+
+    customer = models.OneToOneField(
+        Customer,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="portal_session",
+        verbose_name=_("customer"),
+    )
+    version = models.PositiveIntegerField(_("session version"), default=0)
+    signed_out_everywhere_at = models.DateTimeField(
+        _("signed out everywhere at"), null=True, blank=True
+    )
+
+    class Meta:
+        app_label = "dashboard"
+        verbose_name = _("member session")
+        verbose_name_plural = _("member sessions")
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} v{self.version}"

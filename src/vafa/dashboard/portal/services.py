@@ -11,11 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.urls import reverse
 
 from vafa.customers.models import Customer
 from vafa.dashboard.portal import access
-from vafa.dashboard.portal.models import DataRequest, DataRequestKind, DataRequestStatus
+from vafa.dashboard.portal.models import (
+    DataRequest,
+    DataRequestKind,
+    DataRequestStatus,
+    MemberSession,
+)
 from vafa.dashboard.portal.selectors import customer_by_identifier
 from vafa.messaging.models import MessageKind, MessageTemplate
 from vafa.messaging.selectors import messaging_config
@@ -173,3 +179,19 @@ def data_request_create(
             )
     except IntegrityError:  # the same request sent twice at once: the first one stands
         return DataRequest.objects.get(customer=customer, kind=kind, status=DataRequestStatus.OPEN)
+
+
+def member_sign_out_everywhere(*, customer: Customer, now: datetime) -> int:
+    """End every portal session of `customer` (other phones, a shared computer, the shop's
+    embed) by raising their session version; returns the new version. Links already sent
+    still work until they expire, and start a session under the new version."""
+    with transaction.atomic():
+        session, created = MemberSession.objects.get_or_create(
+            customer=customer, defaults={"version": 1, "signed_out_everywhere_at": now}
+        )
+        if not created:
+            MemberSession.objects.filter(pk=session.pk).update(
+                version=F("version") + 1, signed_out_everywhere_at=now
+            )
+            session.refresh_from_db(fields=["version"])
+    return session.version

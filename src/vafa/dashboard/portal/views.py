@@ -127,8 +127,16 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_POST
 def sign_in(request: HttpRequest) -> HttpResponse:
     """Send a sign-in link to the email address or phone number given; the answer is the same
-    whether or not it belongs to a customer."""
-    services.magic_link_send(identifier=request.POST.get("identifier", ""), now=timezone.now())
+    whether or not it belongs to a customer. Too many requests from one address get a page
+    that asks to wait (429) and send nothing. The address is the connection's own
+    (`REMOTE_ADDR`): behind a proxy, the proxy must set it from the client's."""
+    now = timezone.now()
+    if not access.sign_in_request_allowed(client_ip=request.META.get("REMOTE_ADDR", ""),
+                                          now=now):
+        response = _sign_in(request, status=429, notice="throttled")
+        response["Retry-After"] = str(access.SIGN_IN_WINDOW_MINUTES * 60)
+        return response
+    services.magic_link_send(identifier=request.POST.get("identifier", ""), now=now)
     return _sign_in(request, notice="sent")
 
 
@@ -153,7 +161,17 @@ def enter(request: HttpRequest, token: str) -> HttpResponse:
 @require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
     response = HttpResponseRedirect(reverse("portal:home"))
-    access.session_end(response)
+    access.session_end(response, request=request)
+    return response
+
+
+@require_POST
+@member_required
+def sign_out_everywhere(request: HttpRequest, customer: Customer) -> HttpResponse:
+    """End the member's portal sessions on every device (this one too)."""
+    services.member_sign_out_everywhere(customer=customer, now=timezone.now())
+    response = _sign_in(request, notice="signed_out_everywhere")
+    access.session_end(response, request=request)
     return response
 
 
