@@ -62,6 +62,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
     db.update(ENGINE="django.db.backends.postgresql", NAME=server.dbname, USER=server.user,
               PASSWORD="", HOST=server.host, PORT=str(server.port), CONN_MAX_AGE=0)
     db["OPTIONS"].clear()
+    db["OPTIONS"].update(settings.VAFA_POSTGRES_OPTIONS)  # as production connections get them
     from django.db import connections
 
     # A wrapper for the old engine may already exist; drop it so the next use builds a new one.

@@ -10,6 +10,9 @@ mode (one SQLite file and a SQLite task queue under `var/`).
 - `SECRET_KEY`: generated once into `var/secret_key` when unset.
 - `DEBUG`: off unless `1`/`true`.
 - `ALLOWED_HOSTS`: comma separated (default localhost names).
+- `VAFA_CACHE_URL`: `redis://…` for a cache shared by every process (default: a Redis
+  `VAFA_QUEUE_URL`, else a memory cache per process).
+- `VAFA_PORTAL_FRAME_ANCESTORS`, `VAFA_PORTAL_SIGN_IN_LIMIT`: see the README (member portal).
 """
 
 from __future__ import annotations
@@ -113,6 +116,10 @@ TEMPLATES = [
 ]
 
 
+# What every PostgreSQL connection gets (the tests' temporary server too).
+VAFA_POSTGRES_OPTIONS: dict[str, Any] = {"server_side_binding": True, "prepare_threshold": 2}
+
+
 def _databases() -> dict[str, Any]:
     default_url = f"sqlite:///{VAFA_HOME / 'vafa.sqlite3'}"
     config: dict[str, Any] = dict(
@@ -130,6 +137,11 @@ def _databases() -> dict[str, Any]:
             "timeout": 30,
             "transaction_mode": "IMMEDIATE",
         }
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        # Server-side binding lets psycopg prepare the statements a connection keeps running
+        # (the loyalty and API write paths repeat the same handful): about 40% less PostgreSQL
+        # CPU per loyalty write (benchmarks/loyalty_bench.py). See docs/decisions.md.
+        config.setdefault("OPTIONS", {}).update(VAFA_POSTGRES_OPTIONS)
     return {"default": config}
 
 
@@ -150,6 +162,32 @@ def _huey() -> dict[str, Any]:
 
 
 HUEY = _huey()
+
+
+def _caches() -> dict[str, Any]:
+    """Redis when `VAFA_CACHE_URL` (or a Redis `VAFA_QUEUE_URL`) names one, so counters such as
+    the member portal's sign-in limit hold across every worker process; otherwise each process
+    keeps its own memory cache (the embedded default: limits then count per process)."""
+    queue = os.environ.get("VAFA_QUEUE_URL", "")
+    url = os.environ.get("VAFA_CACHE_URL") or (queue if queue.startswith("redis") else "")
+    if url:
+        return {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                            "LOCATION": url, "KEY_PREFIX": "vafa"}}
+    return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+CACHES = _caches()
+
+# The member portal (/p/) may be framed by the shop's own pages: its origins, separated by spaces
+# or commas (e.g. "https://shop.example https://www.shop.example"); staff pages never are.
+VAFA_PORTAL_FRAME_ANCESTORS = os.environ.get("VAFA_PORTAL_FRAME_ANCESTORS", "")
+# Magic-link requests allowed per address (IPv4, or IPv6 /64) per 15 minutes.
+VAFA_PORTAL_SIGN_IN_LIMIT = int(os.environ.get("VAFA_PORTAL_SIGN_IN_LIMIT", "10"))
+if VAFA_PORTAL_FRAME_ANCESTORS.strip():
+    # Inside the shop's frame the portal's forms are cross-site: their CSRF cookie must be
+    # allowed there (the member's own cookie is set likewise by the portal).
+    CSRF_COOKIE_SAMESITE = "None"
+    CSRF_COOKIE_SECURE = True
 
 # Tests only: a test with `serialized_rollback` reloads the database's rows as they were after the
 # migrations. Content types and permissions are left out: a flush by an earlier transactional test
