@@ -28,8 +28,8 @@ neighbours, the CPU cost per request much less so. It checks the ledger afterwar
 
 Server setup: gunicorn `gthread` (keep-alive; `sync` workers close each connection), 2 workers
 x 4 threads by default; the project's database settings (persistent connections, CONN_MAX_AGE
-60 s, with Django's per-request health check; `--no-health-checks` drops it), and optionally
-`--server-side-binding` (prepared statements; not the project's default).
+60 s, with Django's per-request health check; `--no-health-checks` drops it) and prepared
+statements (psycopg server-side binding; `--no-server-side-binding` turns them off to compare).
 
     .venv/bin/python benchmarks/loyalty_bench.py                   # 200 clients, 15 s per phase
     .venv/bin/python benchmarks/loyalty_bench.py --clients 50 --seconds 5 --rate 300
@@ -71,12 +71,11 @@ ROOT_URLCONF = "bench_urls"
 # Persistent connections are already the default for PostgreSQL (CONN_MAX_AGE 60 s); the health
 # check costs one `SELECT 1` per request and can be switched off to measure it.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = os.environ.get("BENCH_HEALTH_CHECKS") != "0"  # noqa: F405
-if os.environ.get("BENCH_SERVER_SIDE_BINDING") == "1":
-    # psycopg server-side parameters, statements prepared from their 2nd use: PostgreSQL stops
-    # parsing and planning the same few statements on every request.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(  # noqa: F405
-        {"server_side_binding": True, "prepare_threshold": 2}
-    )
+if os.environ.get("BENCH_SERVER_SIDE_BINDING") == "0":
+    # The project prepares repeated statements (psycopg server-side binding); this measures
+    # what that is worth by sending every statement with client-side parameters instead.
+    for option in ("server_side_binding", "prepare_threshold"):
+        DATABASES["default"].setdefault("OPTIONS", {}).pop(option, None)  # noqa: F405
 """
 
 URLS = """\
@@ -318,9 +317,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="per gthread worker")
     parser.add_argument("--no-health-checks", dest="health_checks", action="store_false",
                         help="drop Django's per-request connection health check (SELECT 1)")
-    parser.add_argument("--server-side-binding", action="store_true",
-                        help="psycopg server-side binding with prepared statements (not the "
-                        "project's default settings)")
+    parser.add_argument("--no-server-side-binding", dest="server_side_binding",
+                        action="store_false",
+                        help="client-side parameters, no prepared statements (the project's "
+                        "default prepares them)")
     parser.add_argument("--json", action="store_true", help="also print the raw results")
     args = parser.parse_args()
     if args.worker_class == "sync":

@@ -5,20 +5,23 @@ order lines of the last year and stores, per product, its most similar products
 (`ProductSimilarity`) and its distinct buyers in the last 30 days (`Product.recent_buyers`), in one
 transaction: a message never sees half a refresh. It runs nightly in the worker.
 
-`customer_recommendations` answers, with four small indexed queries, what a template shows as
-`recommended_products` (what the customer's purchases point at, never what they bought, topped up
-with the month's best sellers) and `social_proof` ("1,240 customers bought this this month").
+`customer_recommendations` (one customer, for a flow's message) and
+`recommendations_for_customers` (a campaign's chunk of customers) answer, with four indexed
+queries whatever the number of customers, what a template shows as `recommended_products` (what
+the customer's purchases point at, never what they bought, topped up with the month's best
+sellers) and `social_proof` ("1,240 customers bought this this month").
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from django.db import transaction
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.utils import timezone, translation
 from django.utils.translation import ngettext
 from huey import crontab
@@ -104,25 +107,65 @@ def customer_recommendations(
 ) -> dict[str, Any]:
     """`recommended_products` (up to `k` dicts: name, product_id, category, price, currency)
     and `social_proof` for the first of them, as message templates use them."""
-    bought = set(OrderLine.objects.filter(
-        order__customer_id=customer_id, order__status__in=PURCHASE_STATUSES,
-    ).values_list("product_id", flat=True).distinct())
+    return recommendations_for_customers({customer_id: language}, limit=k)[customer_id]
+
+
+def recommendations_for_customers(
+    languages: Mapping[int, str], *, limit: int = 3, scope: QuerySet[Any] | None = None
+) -> dict[int, dict[str, Any]]:
+    """`customer_recommendations` for many customers at once (a campaign's chunk): for each
+    customer id of `languages` (id → the message's language, for the social proof), their
+    `recommended_products` and `social_proof`, topped up with the month's best sellers they
+    did not buy. Four queries whatever the number of customers; `scope`, a query of the same
+    ids (one `customer_id` column), replaces the IN list of ids with a subquery."""
+    ids = list(languages)
+    if not ids:
+        return {}
+    lines = OrderLine.objects.filter(
+        order__customer_id__in=scope if scope is not None else ids,
+        order__status__in=PURCHASE_STATUSES,
+    ).order_by()
+    bought: dict[int, set[int]] = {customer_id: set() for customer_id in ids}
+    for customer_id, product_id in lines.values_list("order__customer_id", "product_id").distinct():
+        if customer_id in bought:
+            bought[customer_id].add(product_id)
     similar: dict[object, list[tuple[object, float]]] = {}
-    for product_id, similar_id, score in ProductSimilarity.objects.filter(
-        product_id__in=bought
-    ).values_list("product_id", "similar_id", "score"):
-        similar.setdefault(product_id, []).append((similar_id, score))
-    fallback = list(Product.objects.filter(recent_buyers__gt=0).exclude(pk__in=bought)
-                    .order_by("-recent_buyers", "pk").values_list("pk", flat=True)[:k])
-    chosen = recommend_for(similar, bought, k=k, fallback=fallback)
-    products = Product.objects.select_related("category").in_bulk(chosen) if chosen else {}
-    items = [products[pk] for pk in chosen if pk in products]
-    return {
-        "recommended_products": [
-            {"name": p.name, "product_id": p.external_id,
+    if any(bought.values()):
+        for product_id, similar_id, score in ProductSimilarity.objects.filter(
+            product_id__in=lines.values("product_id")
+        ).values_list("product_id", "similar_id", "score"):
+            similar.setdefault(product_id, []).append((similar_id, score))
+    # Enough best sellers that each customer still has `limit` after their own purchases.
+    most = max(len(products) for products in bought.values())
+    popular = list(Product.objects.filter(recent_buyers__gt=0).order_by("-recent_buyers", "pk")
+                   .values_list("pk", flat=True)[: limit + most])
+    chosen = {
+        customer_id: recommend_for(
+            similar, owned, k=limit,
+            fallback=[pk for pk in popular if pk not in owned][:limit],
+        )
+        for customer_id, owned in bought.items()
+    }
+    wanted = {pk for products in chosen.values() for pk in products}
+    products = Product.objects.select_related("category").in_bulk(wanted) if wanted else {}
+    described = {
+        pk: {"name": p.name, "product_id": p.external_id,
              "category": p.category.name if p.category else "",
              "price": p.price, "currency": p.currency}
-            for p in items
-        ],
-        "social_proof": social_proof(items[0], language=language) if items else "",
+        for pk, p in products.items()
     }
+    proofs: dict[tuple[object, str], str] = {}
+    found: dict[int, dict[str, Any]] = {}
+    for customer_id, picks in chosen.items():
+        items = [pk for pk in picks if pk in products]
+        proof = ""
+        if items:
+            key = (items[0], languages[customer_id])
+            if key not in proofs:
+                proofs[key] = social_proof(products[items[0]], language=key[1])
+            proof = proofs[key]
+        found[customer_id] = {
+            "recommended_products": [dict(described[pk]) for pk in items],
+            "social_proof": proof,
+        }
+    return found

@@ -11,12 +11,13 @@ customer.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from vafa.customers.models import Channel, Consent, Customer
 from vafa.messaging.conf import (
@@ -104,6 +105,36 @@ def normalized_address(channel: str, value: str) -> str:
     return value.lower() if channel == Channel.EMAIL else value
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    """The customer fields sending needs, read as a tuple (`CUSTOMER_ROW_FIELDS`) instead of a
+    `Customer` instance: the campaign batch path reads thousands per chunk, and building model
+    instances cost more than the checks that use them. Reads like a `Customer` where sending
+    looks (`pk`, the addresses, names, language and time zone)."""
+
+    pk: int
+    email: str
+    phone: str
+    first_name: str
+    last_name: str
+    city: str
+    language: str
+    timezone: str
+
+    @property
+    def full_name(self) -> str:
+        """As `Customer.full_name`."""
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+# The columns of a `CustomerRow`, in order, as `values_list` names on `Customer`.
+CUSTOMER_ROW_FIELDS = (
+    "pk", "email", "phone", "first_name", "last_name", "city", "language", "timezone"
+)
+# A customer as sending sees it: a model instance, or the same fields read as a tuple.
+CustomerLike = Customer | CustomerRow
+
+
 @dataclass(frozen=True)
 class Decision:
     """Whether a message may go; `reason` says why not (`no_address`, `no_consent`, `paused`,
@@ -125,7 +156,7 @@ class SendState:
     push: dict[int, list[PushSubscription]] = field(default_factory=dict)
     marketing_sent_at: dict[int, list[datetime]] = field(default_factory=dict)
 
-    def address(self, customer: Customer, channel: str) -> str:
+    def address(self, customer: CustomerLike, channel: str) -> str:
         """The customer's address on `channel`, empty when there is none."""
         if channel == Channel.EMAIL:
             email = normalized_address(channel, customer.email)
@@ -139,7 +170,7 @@ class SendState:
         return ""
 
     def decide(
-        self, *, customer: Customer, channel: str, kind: str, topic: str, now: datetime
+        self, *, customer: CustomerLike, channel: str, kind: str, topic: str, now: datetime
     ) -> Decision:
         address = self.address(customer, channel)
         if not address:
@@ -164,46 +195,74 @@ class SendState:
 
 
 def send_state(
-    customers: Sequence[Customer], *, now: datetime, lookback_days: int = 0
+    customers: Sequence[CustomerLike],
+    *,
+    now: datetime,
+    lookback_days: int = 0,
+    channels: Iterable[str] | None = None,
+    scope: QuerySet[Any] | None = None,
 ) -> SendState:
     """Read consent, suppressions, preferences, chat links and push subscriptions of
-    `customers`, and (with `lookback_days`) the marketing messages they were sent since then."""
+    `customers`, and (with `lookback_days`) the marketing messages they were sent since then.
+
+    Two ways to make a big batch cheaper, both giving the same decisions for `customers`:
+    `channels` reads only what deciding on those channels needs (no chat links without
+    Telegram, no push subscriptions without push, consents and suppressions of those channels
+    only), and `scope`, a query of the batch's customer ids (one `customer_id` column, e.g. a
+    slice of a campaign's snapshot), replaces the IN lists of thousands of ids by a subquery
+    the database joins."""
     state = SendState()
-    ids = [c.pk for c in customers]
-    if not ids:
+    if not customers:
         return state
-    for customer_id, channel, granted in Consent.objects.filter(customer_id__in=ids).values_list(
-        "customer_id", "channel", "granted"
-    ):
-        state.consents[(customer_id, channel)] = granted
-    state.telegram = dict(
-        TelegramLink.objects.filter(customer_id__in=ids)
-        .exclude(chat_id="")
-        .values_list("customer_id", "chat_id")
+    wanted = frozenset(Channel.values if channels is None else channels)
+    who: QuerySet[Any] | list[int] = (
+        scope if scope is not None else [c.pk for c in customers]
     )
-    for subscription in PushSubscription.objects.filter(customer_id__in=ids).order_by("id"):
-        state.push.setdefault(subscription.customer_id, []).append(subscription)
+    consents = Consent.objects.filter(customer_id__in=who)
+    if channels is not None:
+        consents = consents.filter(channel__in=sorted(wanted))
+    for customer_id, channel, granted in consents.values_list(
+        "customer_id", "channel", "granted"
+    ).order_by():
+        state.consents[(customer_id, channel)] = granted
+    if Channel.TELEGRAM in wanted:
+        state.telegram = dict(
+            TelegramLink.objects.filter(customer_id__in=who)
+            .exclude(chat_id="")
+            .values_list("customer_id", "chat_id")
+            .order_by()
+        )
+    if Channel.PUSH in wanted:
+        for subscription in PushSubscription.objects.filter(customer_id__in=who).order_by("id"):
+            state.push.setdefault(subscription.customer_id, []).append(subscription)
     addresses = {
         address
         for customer in customers
-        for channel in Channel.values
+        for channel in wanted
         if (address := state.address(customer, channel))
     }
     by_customer: dict[tuple[int, str], list[str]] = defaultdict(list)
     by_address: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for customer_id, address, channel, reason in Suppression.objects.filter(
-        Q(customer_id__in=ids) | Q(address__in=addresses), lifted_at__isnull=True
-    ).values_list("customer_id", "address", "channel", "reason"):
+    for customer_id, address, channel, reason in (
+        Suppression.objects.filter(
+            Q(customer_id__in=who) | Q(address__in=sorted(addresses)),
+            lifted_at__isnull=True,
+            channel__in=sorted(wanted),
+        )
+        .values_list("customer_id", "address", "channel", "reason")
+    ):
         if customer_id is not None:
             by_customer[(customer_id, channel)].append(reason)
         if address:
             by_address[(channel, address)].append(reason)
     state.suppressed_customers, state.suppressed_addresses = dict(by_customer), dict(by_address)
-    state.preferences = {p.customer_id: p for p in Preference.objects.filter(customer_id__in=ids)}
+    state.preferences = {
+        p.customer_id: p for p in Preference.objects.filter(customer_id__in=who).order_by()
+    }
     if lookback_days:
         since = now - timedelta(days=lookback_days + 1)  # +1: local days reach across UTC days
         for customer_id, sent_at in OutboxMessage.objects.filter(
-            customer_id__in=ids,
+            customer_id__in=who,
             kind=MessageKind.MARKETING,
             status__in=sorted(ACCEPTED_STATUSES),
             sent_at__gte=since,

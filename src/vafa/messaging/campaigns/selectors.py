@@ -33,6 +33,7 @@ from vafa.messaging.models import (
     Status,
 )
 from vafa.messaging.selectors import (
+    CustomerLike,
     SendState,
     messaging_config,
     messaging_settings,
@@ -86,7 +87,8 @@ def campaign_audience(campaign: Campaign, *, now: datetime) -> QuerySet[Customer
 
 
 def channel_for(
-    state: SendState, customer: Customer, *, channels: Sequence[str], topic: str, now: datetime
+    state: SendState, customer: CustomerLike, *, channels: Sequence[str], topic: str,
+    now: datetime,
 ) -> str:
     """The first channel of `channels` the customer can receive marketing on now; if none,
     the first one (the send-time check then records why it was not sent)."""

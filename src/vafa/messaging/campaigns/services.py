@@ -23,6 +23,7 @@ Guarantees, and how they are kept:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -31,7 +32,12 @@ from django.db.models import Q
 
 from vafa.core.errors import ConflictError, ValidationError
 from vafa.customers.models import Channel
-from vafa.messaging.campaigns.bulk import BulkItem, outbox_batch_insert, outbox_batch_prepare
+from vafa.messaging.campaigns.bulk import (
+    BulkItem,
+    outbox_batch_insert,
+    outbox_batch_prepare,
+    rows_insert,
+)
 from vafa.messaging.campaigns.models import (
     Campaign,
     CampaignEvent,
@@ -61,7 +67,7 @@ from vafa.messaging.models import (
     OutboxMessage,
     Status,
 )
-from vafa.messaging.selectors import send_state
+from vafa.messaging.selectors import CUSTOMER_ROW_FIELDS, CustomerRow, send_state
 
 logger = logging.getLogger("vafa.messaging.campaigns")
 STEP = "send"
@@ -137,6 +143,19 @@ def campaign_schedule(
     return campaign
 
 
+def _recipients_insert(rows: Sequence[tuple[int, int, str]]) -> int:
+    """Insert snapshot rows (campaign id, customer id, variant), skipping any already there;
+    returns how many were offered. Not `bulk_create`: building a model instance per recipient
+    cost more than choosing their variant."""
+    by_name = {f.name: str(f.column) for f in CampaignRecipient._meta.concrete_fields}
+    campaign, customer = by_name["campaign"], by_name["customer"]
+    rows_insert(
+        CampaignRecipient._meta.db_table, [campaign, customer, by_name["variant"]],
+        [campaign, customer], rows,
+    )
+    return len(rows)
+
+
 @transaction.atomic
 def campaign_start(*, campaign: Campaign, now: datetime, actor: str = "") -> Campaign:
     """Take the snapshot of the segment (each customer with their variant) and start sending.
@@ -151,22 +170,16 @@ def campaign_start(*, campaign: Campaign, now: datetime, actor: str = "") -> Cam
     key = assignment_key()
     customer_ids = campaign_audience(campaign, now=now).order_by("pk").values_list("pk", flat=True)
     count = 0
-    chunk: list[CampaignRecipient] = []
+    chunk: list[tuple[int, int, str]] = []
     for customer_id in customer_ids.iterator(chunk_size=CHUNK * 10):
-        chunk.append(
-            CampaignRecipient(
-                campaign=campaign, customer_id=customer_id,
-                variant=variant_for(
-                    campaign_id=campaign.pk, customer_id=customer_id, variants=weights, key=key
-                ),
-            )
-        )
+        chunk.append((
+            campaign.pk, customer_id,
+            variant_for(campaign_id=campaign.pk, customer_id=customer_id, variants=weights, key=key),
+        ))
         if len(chunk) >= CHUNK * 5:
-            CampaignRecipient.objects.bulk_create(chunk, ignore_conflicts=True)
-            count += len(chunk)
+            count += _recipients_insert(chunk)
             chunk = []
-    CampaignRecipient.objects.bulk_create(chunk, ignore_conflicts=True)
-    count += len(chunk)
+    count += _recipients_insert(chunk)
     campaign.status, campaign.status_reason = CampaignStatus.SENDING, ""
     campaign.started_at = campaign.health_since = now
     campaign.recipients_count = count
@@ -205,12 +218,14 @@ def campaign_enqueue(
             progress.done = campaign.enqueued_at is not None
             break
         size = chunk_size if limit is None else min(chunk_size, limit - handled)
-        recipients = list(
+        # Tuples, not model instances: the snapshot row and its customer's sending fields.
+        rows = list(
             CampaignRecipient.objects.filter(campaign=campaign, pk__gt=campaign.enqueue_cursor)
-            .select_related("customer")
-            .order_by("pk")[:size]
+            .order_by("pk")
+            .values_list("pk", "variant", *(f"customer__{name}" for name in CUSTOMER_ROW_FIELDS))
+            [:size]
         )
-        if not recipients:
+        if not rows:
             with transaction.atomic():
                 locked = _locked(campaign)
                 if locked.status == CampaignStatus.SENDING and locked.enqueued_at is None:
@@ -223,29 +238,33 @@ def campaign_enqueue(
             break
         if chooser is None:
             chooser = TemplateChooser(list(campaign.variants.all()))
-        customers = [r.customer for r in recipients]
-        state = send_state(customers, now=now)
+        # This chunk of the snapshot as a subquery: the reads join it instead of listing ids.
+        scope = CampaignRecipient.objects.filter(
+            campaign=campaign, pk__gt=campaign.enqueue_cursor, pk__lte=rows[-1][0]
+        ).values("customer_id")
+        customers = [CustomerRow(*row[2:]) for row in rows]
+        state = send_state(customers, now=now, channels=campaign.channels, scope=scope)
         items: list[BulkItem] = []
-        for recipient in recipients:
-            customer = recipient.customer
+        for row, customer in zip(rows, customers, strict=True):
+            variant = row[1]
             channel = channel_for(
                 state, customer, channels=campaign.channels, topic=campaign.topic, now=now
             )
             try:
                 template = chooser.get(
-                    variant=recipient.variant, channel=channel,
-                    language=message_language(customer),
+                    variant=variant, channel=channel, language=message_language(customer),
                 )
             except (TemplateNotFound, KeyError) as exc:
                 progress.errors[customer.pk] = str(exc)
                 continue
             items.append(
                 BulkItem(customer=customer, channel=channel, template=template, step=STEP,
-                         variant=recipient.variant)
+                         variant=variant)
             )
         batch = outbox_batch_prepare(
             items=items, kind=MessageKind.MARKETING, source=campaign.source, now=now,
             topic=campaign.topic, due_at=now, control_percent=campaign.control_percent,
+            recommend=True, scope=scope,  # each recipient's own products, if a template shows them
         )
         with transaction.atomic():
             locked = _locked(campaign)
@@ -256,21 +275,21 @@ def campaign_enqueue(
                 # this chunk (its rows exist; go on from its cursor).
                 continue
             outbox_batch_insert(batch)
-            locked.enqueue_cursor = recipients[-1].pk
+            locked.enqueue_cursor = rows[-1][0]
             _save(locked, "enqueue_cursor")
+            chunk_ids = {customer.pk for customer in customers}
             errors = {**batch.errors, **{
-                pk: reason for pk, reason in progress.errors.items()
-                if pk in {r.customer_id for r in recipients}
+                pk: reason for pk, reason in progress.errors.items() if pk in chunk_ids
             }}
             if errors:
                 first = next(iter(errors.values()))
                 _event(locked, CampaignEventKind.TEMPLATE_ERRORS, now=now,
                        reason=f"{len(errors)} messages not sent; first: {first}")
         progress.errors.update(batch.errors)
-        progress.created += len(batch.rows)
+        progress.created += len(batch.values)
         progress.existing += batch.existing
         progress.held_out += batch.held_out
-        handled += len(recipients)
+        handled += len(rows)
     progress.template_errors = len(progress.errors)
     return progress
 

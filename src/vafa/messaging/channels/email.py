@@ -149,6 +149,22 @@ def envelope_sender(address: str) -> str:
     return _addr_spec(address)
 
 
+def needs_smtputf8(address: str) -> bool:
+    """Whether `address` has non-ASCII characters before the `@`: only SMTPUTF8 (RFC 6531)
+    carries such a mailbox (a non-ASCII domain has an ASCII form, IDNA)."""
+    local, _, _ = parseaddr(address)[1].rpartition("@")
+    return not local.isascii()
+
+
+def utf8_address(address: str) -> str:
+    """The bare address as an SMTPUTF8 transaction sends it, in the envelope and the `To`
+    header: the local part as written (UTF-8), the domain in its ASCII form (IDNA)."""
+    local, _, domain = parseaddr(address)[1].rpartition("@")
+    with contextlib.suppress(UnicodeError):  # not a valid IDNA name: sent as written
+        domain = domain.encode("idna").decode("ascii")
+    return f"{local}@{domain}"
+
+
 def encode_subject(subject: str) -> str:
     """A Subject value as RFC 2047 wants it: kept when ASCII and short, else base64 encoded
     words of UTF-8 (never a character split between two words), folded with CRLF + space;
@@ -172,15 +188,17 @@ def encode_subject(subject: str) -> str:
 
 
 def _email_headers(
-    message: OutboxMessage, recipient: Recipient, env: MessagingEnv
+    message: OutboxMessage, recipient: Recipient, env: MessagingEnv, *, smtputf8: bool = False
 ) -> list[tuple[str, str]]:
     """The headers `build_email(...).message()` would write, in the same order, encoded
     (Subject and addresses by the helpers above; any other header by Django's check, which
-    refuses a newline in a value)."""
+    refuses a newline in a value). With `smtputf8` the `To` address is written in UTF-8, as
+    RFC 6532 allows in such a transaction (an encoded word is not an address)."""
+    to = utf8_address(recipient.address) if smtputf8 else envelope_address(recipient.address)
     headers = [
         ("Subject", encode_subject(message.subject)),
         ("From", envelope_address(env.email_from)),
-        ("To", envelope_address(recipient.address)),
+        ("To", to),
     ]
     if env.reply_to:
         headers.append(("Reply-To", envelope_address(env.reply_to)))
@@ -214,13 +232,14 @@ def _text_part(body: str, subtype: str) -> bytes:
 
 
 def raw_email(
-    message: OutboxMessage, recipient: Recipient, env: MessagingEnv
+    message: OutboxMessage, recipient: Recipient, env: MessagingEnv, *, smtputf8: bool = False
 ) -> tuple[str, list[str], bytes]:
     """The envelope sender, the envelope recipients and the whole message as SMTP sends it:
-    the parts and headers of `build_email`, written without the email package."""
+    the parts and headers of `build_email`, written without the email package. `smtputf8`:
+    for a server that offers SMTPUTF8, the recipient's address goes in UTF-8."""
     header_block = "".join(
         f"{name}: {value}\r\n".replace("\n ", "\r\n ").replace("\r\r", "\r")
-        for name, value in _email_headers(message, recipient, env)
+        for name, value in _email_headers(message, recipient, env, smtputf8=smtputf8)
     ).encode()
     text = _text_part(message.body_text, "plain")
     if message.body_html:
@@ -239,7 +258,8 @@ def raw_email(
     else:
         head, _, part = text.partition(b"\r\n\r\n")
         body = head + b"\r\n" + header_block + b"\r\n" + part
-    return envelope_sender(env.email_from), [envelope_sender(recipient.address)], body
+    to = utf8_address(recipient.address) if smtputf8 else envelope_sender(recipient.address)
+    return envelope_sender(env.email_from), [to], body
 
 
 def _abandon(client: smtplib.SMTP, code: int) -> None:
@@ -286,14 +306,33 @@ def _send_data(client: smtplib.SMTP, data: bytes) -> tuple[int, bytes]:
     return client.getreply()
 
 
-def smtp_send(client: smtplib.SMTP, sender: str, recipients: list[str], data: bytes) -> None:
+def smtp_send(
+    client: smtplib.SMTP, sender: str, recipients: list[str], data: bytes, *,
+    smtputf8: bool = False,
+) -> None:
     """`client.sendmail(sender, recipients, data)` for bare addresses (`envelope_sender`):
     the same commands, replies and exceptions, without parsing each address again (smtplib
     runs the email package's address parser on every `MAIL` and `RCPT`). When the server
     offers PIPELINING (RFC 2920; Postfix and most relays do), `MAIL`, the `RCPT`s and `DATA`
-    go in one write and their replies are read together: one round trip instead of three."""
+    go in one write and their replies are read together: one round trip instead of three.
+    `smtputf8` (the server must offer it): `MAIL FROM` asks for SMTPUTF8 and the commands go
+    in UTF-8, as `sendmail(..., mail_options=["SMTPUTF8"])` does."""
+    if not smtputf8:
+        _smtp_send(client, sender, recipients, data, "")
+        return
+    client.command_encoding = "utf-8"
+    try:
+        _smtp_send(client, sender, recipients, data, " SMTPUTF8")
+    finally:
+        client.command_encoding = "ascii"
+
+
+def _smtp_send(
+    client: smtplib.SMTP, sender: str, recipients: list[str], data: bytes, extra: str
+) -> None:
     client.ehlo_or_helo_if_needed()
     options = f" SIZE={len(data)}" if client.does_esmtp and client.has_extn("size") else ""
+    options += extra
     commands = [f"MAIL FROM:<{sender}>{options}", *(f"RCPT TO:<{a}>" for a in recipients)]
     if client.does_esmtp and client.has_extn("pipelining"):
         client.send("".join(f"{command}\r\n" for command in [*commands, "DATA"]))
@@ -366,12 +405,20 @@ class EmailChannel:
 
     def _send_raw(self, backend: SmtpBackend, message: OutboxMessage, recipient: Recipient) -> str:
         """Send over the backend's open SMTP connection; returns the Message-ID."""
-        sender, recipients, data = raw_email(message, recipient, self.env)
         connection = backend.connection
         if connection is None:
             raise TransientFailure("the SMTP connection is not open")
         with backend._lock:  # the backend's own lock around its connection
-            smtp_send(connection, sender, recipients, data)
+            smtputf8 = needs_smtputf8(recipient.address)
+            if smtputf8:
+                connection.ehlo_or_helo_if_needed()
+                if not connection.has_extn("smtputf8"):
+                    raise PermanentFailure(
+                        "the address has non-ASCII characters before the @ and the mail "
+                        "server does not offer SMTPUTF8 (RFC 6531), which such an address needs"
+                    )
+            sender, recipients, data = raw_email(message, recipient, self.env, smtputf8=smtputf8)
+            smtp_send(connection, sender, recipients, data, smtputf8=smtputf8)
         return message_id(message, self.env.email_from)
 
     def send(self, message: OutboxMessage, recipient: Recipient) -> Delivery:
