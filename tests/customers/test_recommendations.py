@@ -16,7 +16,11 @@ from vafa.customers.models import (
     Product,
     ProductSimilarity,
 )
-from vafa.customers.recommendations import customer_recommendations, recommendations_refresh
+from vafa.customers.recommendations import (
+    customer_recommendations,
+    recommendations_refresh,
+    social_proof,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +95,11 @@ def test_without_history_the_months_best_sellers_fill_in(shop: dict[str, Product
     assert found["social_proof"] == "3 customers bought this in the last 30 days"
     persian = customer_recommendations(newcomer.pk, language="fa", k=2)["social_proof"]
     assert "۳" in persian and "3" not in persian
+
+
+def test_social_proof_groups_thousands_as_each_language_writes_them() -> None:
+    product = Product(external_id="p", name="tea", recent_buyers=1240)
+
+    assert social_proof(product, language="en") == "1,240 customers bought this in the last 30 days"
+    assert social_proof(product, language="fa").startswith("۱٬۲۴۰ ")
+    assert social_proof(product, language="ar").startswith("١٬٢٤٠ ")

@@ -28,7 +28,7 @@ from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
 from vafa.analytics.recommend import popular_products, recommend_for, similar_products
-from vafa.core.text import localize_digits
+from vafa.core.text import localize_digits, localize_number
 from vafa.customers.models import PURCHASE_STATUSES, OrderLine, Product, ProductSimilarity
 
 HISTORY_DAYS = 365
@@ -98,7 +98,7 @@ def social_proof(product: Product, *, language: str) -> str:
         text = ngettext(
             "%(count)s customer bought this in the last 30 days",
             "%(count)s customers bought this in the last 30 days", buyers,
-        ) % {"count": f"{buyers:,}"}
+        ) % {"count": localize_number(f"{buyers:,}", language)}
     return localize_digits(text, language)
 
 
