@@ -40,6 +40,15 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
+# The vendored font is loaded and is what the page's text is set in.
+VAZIRMATN_IN_USE = """async () => {
+  await document.fonts.ready;
+  const loaded = [...document.fonts].some(
+    f => f.family.replace(/["']/g, "") === "Vazirmatn" && f.status === "loaded");
+  return loaded && getComputedStyle(document.body).fontFamily.includes("Vazirmatn");
+}"""
+
+
 def _screenshot_path(name: str, tmp_path: Path, *, docs: bool) -> Path:
     if docs and os.environ.get("VAFA_UPDATE_SCREENSHOTS") == "1":
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -115,7 +124,7 @@ def _shoot(page: Any, name: str, tmp_path: Path) -> None:
 def test_the_golden_path_in_persian_arabic_and_english(
     shop_on_server: str, browser: Any, tmp_path: Path
 ) -> None:
-    """Log in, read the overview, open a slipping customer, adjust their points: in each
+    """Sign in, read the overview, open a slipping customer, adjust their points: in each
     language, with no overflow on a phone, no Latin digit in Persian or Arabic, nothing
     fetched from another server."""
     server = shop_on_server
@@ -126,8 +135,17 @@ def test_the_golden_path_in_persian_arabic_and_english(
     problems: list[str] = []
     _watch(page, server, problems)
     try:
-        page.goto(f"{server}/dashboard/")
-        assert "/admin/login/" in page.url
+        # The sign-in page in each language (the language cookie, as the switcher sets it).
+        for lang, direction in (("ar", "rtl"), ("en", "ltr"), ("fa", "rtl")):
+            context.add_cookies([{"name": "django_language", "value": lang, "url": server}])
+            page.goto(f"{server}/dashboard/")
+            assert "/admin/login/" in page.url
+            assert page.get_attribute("html", "lang") == lang
+            assert page.get_attribute("html", "dir") == direction
+            assert page.evaluate(VAZIRMATN_IN_USE), lang
+            if lang != "en":
+                assert latin_digits(page.content()) == [], lang
+            _shoot(page, f"login-{lang}", tmp_path)
         page.fill("#id_username", "shirin")
         page.fill("#id_password", STAFF_PASSWORD)
         page.click("input[type=submit]")
