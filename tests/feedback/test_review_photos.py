@@ -9,6 +9,7 @@ import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -165,3 +166,35 @@ def test_the_shop_uploads_a_photo_through_the_api_and_lists_it(
                           {"photo": SimpleUploadedFile("x.png", png())},
                           headers={**headers, "Idempotency-Key": "p2"})
     assert missing.status_code == 404
+
+
+def test_a_retried_upload_with_its_idempotency_key_replays_and_never_replaces_a_later_photo(
+    sara: Customer, bought: Product
+) -> None:
+    review = review_submit(customer=sara, product=bought, stars=5)
+    key = apikey_create(name="shop")[1]
+    auth = {"Authorization": f"Bearer {key}"}
+    client = Client()
+    url = f"/api/v1/reviews/{review.pk}/photo"
+
+    def upload(content: bytes, idempotency_key: str) -> Any:
+        return client.post(url, {"photo": SimpleUploadedFile("p.webp", content)},
+                           headers={**auth, "Idempotency-Key": idempotency_key})
+
+    first_photo, second_photo = WEBP_HEAD + b"\x01" * 20, WEBP_HEAD + b"\x02" * 20
+    first = upload(first_photo, "u1")
+    assert first.status_code == 200
+    assert upload(second_photo, "u2").status_code == 200
+    review.refresh_from_db()
+    stored = review.photo.name
+
+    # The client lost the first answer and retries it (a new multipart boundary, same file).
+    retried = upload(first_photo, "u1")
+    assert retried.status_code == 200 and retried.json() == first.json()
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    review.refresh_from_db()
+    assert review.photo.name == stored  # the later photo stays
+
+    reused = upload(second_photo, "u1")  # the same key for another file
+    assert reused.status_code == 409
+    assert reused.json()["error"]["code"] == "idempotency_key_reused"

@@ -69,15 +69,36 @@ def write_atomic() -> transaction.Atomic:
 
 
 def request_fingerprint(request: HttpRequest) -> str:
-    """SHA-256 of method, path and body; a JSON body is canonicalised (sorted keys)."""
-    body = request.body
-    with contextlib.suppress(ValueError):
-        body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    """SHA-256 of method, path and body; a JSON body is canonicalised (sorted keys).
+
+    A multipart upload is fingerprinted by its parsed parts (each field's values, each file's
+    field name, file name and content digest) rather than its raw bytes: the parser has already
+    streamed those, and a client's retry picks a new random boundary, so the same upload would
+    never look the same twice."""
     digest = hashlib.sha256()
     for part in (request.method or "", request.path):
         digest.update(part.encode() + b"\0")
+    if request.content_type == "multipart/form-data":
+        _multipart_digest(request, digest)
+        return digest.hexdigest()
+    body = request.body
+    with contextlib.suppress(ValueError):
+        body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     digest.update(body)
     return digest.hexdigest()
+
+
+def _multipart_digest(request: HttpRequest, digest: Any) -> None:
+    for name in sorted(request.POST):
+        for value in request.POST.getlist(name):
+            digest.update(f"field\0{name}\0{value}\0".encode())
+    for name in sorted(request.FILES):
+        for upload in request.FILES.getlist(name):
+            content = hashlib.sha256()
+            for chunk in upload.chunks():
+                content.update(chunk)
+            upload.seek(0)  # the view reads it again
+            digest.update(f"file\0{name}\0{upload.name}\0{content.hexdigest()}\0".encode())
 
 
 def _replay(record: IdempotencyRecord, fingerprint: str, key: str) -> HttpResponse:

@@ -16,6 +16,7 @@ from pydantic import ConfigDict
 
 from vafa.core.auth import ApiKeyAuth, request_api_key
 from vafa.core.errors import NotFoundError
+from vafa.core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from vafa.core.idempotency import idempotent_response
 from vafa.customers.models import Customer, Product
 from vafa.customers.selectors import MAX_PAGE
@@ -197,16 +198,22 @@ class PhotoAttached(Schema):
              summary="Attach a photo to a review")
 def review_photo_upload(
     request: HttpRequest, review_id: int, photo: File[UploadedFile]
-) -> dict[str, Any]:
+) -> dict[str, Any] | HttpResponse:
     """Multipart upload (field `photo`): a JPEG, PNG or WebP of at most 5 MB, checked by
     content. Replaces an earlier photo; shown once the review is published.
 
-    Safe to retry without an `Idempotency-Key`: sending the same photo again leaves the review
-    as it was (the stored idempotency fingerprint needs the raw body, which a multipart upload
-    has already streamed to the parser)."""
-    request_api_key(request)
-    review = Review.objects.filter(pk=review_id).first()
-    if review is None:
-        raise NotFoundError("no such review", field="review_id")
-    reviews.review_photo_set(review=review, photo=photo)
-    return {"id": review.pk, "photo_url": _photo_url(review) or ""}
+    With an `Idempotency-Key` a retry replays the first answer (the key is matched to the same
+    file by its content) and never replaces a photo set since; without one, sending the same
+    photo again still leaves the review as it was."""
+    api_key = request_api_key(request)
+
+    def perform() -> tuple[int, dict[str, Any]]:
+        review = Review.objects.filter(pk=review_id).first()
+        if review is None:
+            raise NotFoundError("no such review", field="review_id")
+        reviews.review_photo_set(review=review, photo=photo)
+        return 200, {"id": review.pk, "photo_url": _photo_url(review) or ""}
+
+    if request.headers.get(IDEMPOTENCY_HEADER, "").strip():
+        return idempotent_response(request, api_key=api_key, perform=perform)
+    return perform()[1]
