@@ -13,6 +13,7 @@ mode (one SQLite file and a SQLite task queue under `var/`).
 - `VAFA_CACHE_URL`: `redis://…` for a cache shared by every process (default: a Redis
   `VAFA_QUEUE_URL`, else a memory cache per process).
 - `VAFA_PORTAL_FRAME_ANCESTORS`, `VAFA_PORTAL_SIGN_IN_LIMIT`: see the README (member portal).
+- `VAFA_TRUSTED_PROXIES`: how many reverse proxies of ours stand in front (default 0).
 """
 
 from __future__ import annotations
@@ -84,7 +85,15 @@ INSTALLED_APPS = [
     "vafa.dashboard",
 ]
 
+# How many reverse proxies of the deployment stand in front of the app (nginx, caddy, a load
+# balancer): the client's address and scheme are then read from X-Forwarded-For/-Proto
+# (`vafa.core.proxy`). 0 (the default) trusts no such header.
+VAFA_TRUSTED_PROXIES = int(os.environ.get("VAFA_TRUSTED_PROXIES", "0"))
+if VAFA_TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 MIDDLEWARE = [
+    "vafa.core.proxy.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -14,7 +14,9 @@ import pytest
 from tests.campaigns.conftest import T0, make_campaign, make_customer, make_template
 from tests.messaging.fakes import SmtpServer
 from vafa.core.errors import ConflictError, ValidationError
-from vafa.customers.models import Channel, Customer
+from vafa.customers.models import Channel, Customer, Order, OrderStatus
+from vafa.insights.models import AnalysisRun
+from vafa.insights.services import customer_stats_refresh
 from vafa.messaging.campaigns.models import (
     Campaign,
     CampaignEvent,
@@ -23,6 +25,7 @@ from vafa.messaging.campaigns.models import (
 )
 from vafa.messaging.campaigns.selectors import (
     PARKED_AT,
+    campaign_audience,
     campaign_status_counts,
     variant_for,
 )
@@ -459,3 +462,22 @@ def test_rows_written_by_the_batched_insert_read_back_as_the_orm_writes_them(
     assert OutboxMessage.objects.filter(source="bulk", due_at__lt=due).count() == 0
     again = messages_enqueue_bulk(items=items, kind="marketing", source="bulk", now=T0)
     assert (again.created, again.existing) == (0, 2)
+
+
+def test_the_audience_counts_orders_themselves_not_the_last_runs_stored_totals(
+    policy: MessagingSettings,
+) -> None:
+    """An order imported after the analysis (no change-feed row: a file import without
+    --notify) is invisible to the stored totals; a "never bought" campaign must still skip
+    its buyer."""
+    people = customers(3)
+    customer_stats_refresh(run=AnalysisRun.objects.create(status=AnalysisRun.Status.DONE),
+                           now=T0)
+    Order.objects.create(external_id="imported", customer=people[0], status=OrderStatus.PAID,
+                         placed_at=T0 - timedelta(days=3), total=Decimal("100"), currency="IRR")
+    campaign = make_campaign(definition={"match": "all", "rules": [
+        {"field": "order_count", "max": 0}]})
+
+    audience = set(campaign_audience(campaign, now=T0).values_list("pk", flat=True))
+
+    assert audience == {people[1].pk, people[2].pk}

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.test import Client
 
 from vafa.core.errors import ValidationError
@@ -23,7 +24,7 @@ from vafa.customers.models import Customer, Order, OrderLine, OrderStatus, Produ
 from vafa.feedback import conf
 from vafa.feedback.links import review_url
 from vafa.feedback.models import Review
-from vafa.feedback.reviews import photo_kind, review_moderate, review_submit
+from vafa.feedback.reviews import photo_kind, review_moderate, review_photo_set, review_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -198,3 +199,23 @@ def test_a_retried_upload_with_its_idempotency_key_replays_and_never_replaces_a_
     reused = upload(second_photo, "u1")  # the same key for another file
     assert reused.status_code == 409
     assert reused.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_a_replaced_photo_is_deleted_only_when_the_replacement_commits(
+    sara: Customer, bought: Product, media: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    review = review_submit(customer=sara, product=bought, stars=5)
+    with django_capture_on_commit_callbacks(execute=True):
+        review_photo_set(review=review, photo=SimpleUploadedFile("a.png", png()))
+    first = review.photo.name
+    storage = review.photo.storage
+
+    with pytest.raises(RuntimeError), transaction.atomic():  # the write is rolled back
+        review_photo_set(review=review, photo=SimpleUploadedFile("b.png", png()))
+        raise RuntimeError
+    assert storage.exists(first)  # the review (rolled back to it) still finds its file
+
+    review.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        review_photo_set(review=review, photo=SimpleUploadedFile("c.png", png()))
+    assert not storage.exists(first) and storage.exists(review.photo.name)

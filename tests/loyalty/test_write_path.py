@@ -16,6 +16,8 @@ from vafa.customers.models import Customer
 from vafa.loyalty import events, ledger_sql, selectors, services
 from vafa.loyalty.models import (
     Allocation,
+    EntryKind,
+    LedgerEntry,
     Lot,
     Member,
     ProgramSettings,
@@ -221,3 +223,22 @@ def test_a_listened_write_reads_the_cheapest_reward_without_a_query_of_its_own(
     assert [e.name for e in seen] == ["points.changed", "reward.available"]
     own = [q for q in _statements(captured) if "loyalty_reward" in q and "loyalty_lot" not in q]
     assert own == []
+
+
+def test_a_lot_booked_and_spent_in_the_same_batch_keeps_what_was_spent(
+    program: ProgramSettings, zahra: Customer
+) -> None:
+    """One WITH statement's parts share a snapshot, so its UPDATE can't see a row its INSERT
+    adds: a lot still held must be written before its `remaining` changes."""
+    member = Member.objects.create(customer=zahra, joined_at=T0)
+
+    with transaction.atomic(), ledger_sql.write_batch():
+        ledger_sql.open_lots(member.pk)  # reserves the ids (PostgreSQL)
+        entry = LedgerEntry(member=member, kind=EntryKind.EARN, points=10, balance_after=10,
+                            occurred_at=T0, created_at=T0, actor="test")
+        ledger_sql.insert(entry)
+        lot = Lot(member=member, entry=entry, points=10, remaining=10, available_at=T0)
+        ledger_sql.insert(lot)
+        ledger_sql.set_lot_remaining(lot.pk, 3)
+
+    assert Lot.objects.get(pk=lot.pk).remaining == 3

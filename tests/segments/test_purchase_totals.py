@@ -198,3 +198,20 @@ def test_a_count_driven_by_the_scores_applies_the_other_filters_to_their_custome
 ) -> None:
     assert _direct(definition) == expected
     assert segment_tally(definition, now=NOW).count == len(expected)
+
+
+def test_many_purchase_filters_with_many_unsettled_customers_stay_under_the_parameter_limits(
+    cast: dict[str, Any],
+) -> None:
+    """Each purchase filter repeats the unsettled ids; five filters over 4,500 customers created
+    since the refresh went past PostgreSQL's 65,535 parameters (and SQLite's 32,766 sooner)."""
+    _refresh()
+    Customer.objects.bulk_create(
+        [Customer(external_id=f"late{i}", city="Tehran") for i in range(4_500)], batch_size=500
+    )
+    rules = [{"field": "order_count", "max": 0}, {"field": "total_spent", "max": 0},
+             {"field": "order_count", "max": 1}, {"field": "total_spent", "max": 10},
+             {"field": "last_purchase_days", "min": 0}]
+    for match in ("any", "all"):
+        definition = {"match": match, "rules": rules}
+        _agree(definition)

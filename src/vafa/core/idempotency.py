@@ -64,6 +64,8 @@ def write_atomic() -> transaction.Atomic:
     catches one), so a savepoint could never be rolled back to on its own: it would only cost
     two statements (`SAVEPOINT`, `RELEASE`) on every API write. Everywhere else (the dashboard,
     tasks, tests that catch an error and go on) it is a plain `atomic()` with its savepoint.
+    So a `perform` must never catch an error from such a service and carry on: without the
+    savepoint the transaction is broken (`TransactionManagementError` on the next statement).
     """
     return transaction.atomic(savepoint=not _performing.get())
 

@@ -97,7 +97,10 @@ def review_photo_set(*, review: Review, photo: File[Any]) -> Review:
     review.photo.save(f"photo.{kind}", photo, save=False)
     review.save(update_fields=["photo"])
     if previous:
-        review.photo.storage.delete(previous)
+        # Only once the new name is committed: a write rolled back (a concurrent retry losing
+        # the idempotency race, say) must leave the review pointing at a file that exists.
+        storage = review.photo.storage
+        transaction.on_commit(lambda: storage.delete(previous))
     return review
 
 

@@ -348,6 +348,18 @@ def uses_purchase_totals(definition: Mapping[str, Any] | None) -> bool:
 # Up to this many unsettled customers are read first and written into the query as a list;
 # with none (right after a run) a purchase filter is a plain semi-join on the stored totals.
 UNSETTLED_INLINE_LIMIT = 5000
+# Each purchase filter repeats the inline list up to four times (the recount in `_fast_count`
+# included); the lists of one query must stay under the databases' parameter limits (32,766
+# on SQLite, 65,535 on PostgreSQL with server-side binding), whatever the number of rules.
+UNSETTLED_PARAMETER_BUDGET = 20_000
+
+
+def _purchase_rules(group: Mapping[str, Any]) -> int:
+    """How many purchase-total filters a (validated) definition has, nested groups included."""
+    return sum(
+        _purchase_rules(rule) if "rules" in rule else rule.get("field") in PURCHASE_TOTAL_FIELDS
+        for rule in group.get("rules", [])
+    )
 
 
 @dataclass
@@ -359,17 +371,18 @@ class _Context:
     mark: StatsMark | None
     # Compile purchase filters to their condition on the stored totals alone (`_fast_count`).
     stored_only: bool = False
+    # The most unsettled ids written inline (fewer when many purchase filters repeat them).
+    inline_limit: int = UNSETTLED_INLINE_LIMIT
     _unsettled: list[int] | QuerySet[Any] | None = field(default=None, init=False, repr=False)
 
     def unsettled(self) -> list[int] | QuerySet[Any]:
         """The customers whose stored totals may be stale (`_unsettled`): their ids, read once
-        per compilation, or the subquery itself when there are more than
-        `UNSETTLED_INLINE_LIMIT`."""
+        per compilation, or the subquery itself when there are more than `inline_limit`."""
         if self._unsettled is None:
             assert self.mark is not None
             subquery = _unsettled(self.mark)
-            ids = list(subquery[:UNSETTLED_INLINE_LIMIT + 1])
-            self._unsettled = subquery if len(ids) > UNSETTLED_INLINE_LIMIT else sorted(ids)
+            ids = list(subquery[:self.inline_limit + 1])
+            self._unsettled = subquery if len(ids) > self.inline_limit else sorted(ids)
         return self._unsettled
 
 
@@ -406,7 +419,7 @@ def segment_tally(definition: Mapping[str, Any] | None, *,
     totals it read."""
     clean = validate_definition(definition)
     mark = stats_mark() if uses_purchase_totals(clean) else None
-    context = _Context(now=now or timezone.now(), mark=mark)
+    context = _Context(now=now or timezone.now(), mark=mark, inline_limit=_inline_limit(clean))
     count = _fast_count(clean, context)
     if count is None:
         count = Customer.objects.filter(_compile_group(clean, context)).count()
@@ -473,7 +486,14 @@ def _compile(definition: Mapping[str, Any] | None, *, now: dt.datetime | None,
     used (read only when a purchase filter needs it)."""
     clean = validate_definition(definition)
     mark = stats_mark() if use_stats and uses_purchase_totals(clean) else None
-    return _compile_group(clean, _Context(now=now or timezone.now(), mark=mark)), mark
+    context = _Context(now=now or timezone.now(), mark=mark,
+                       inline_limit=_inline_limit(clean))
+    return _compile_group(clean, context), mark
+
+
+def _inline_limit(definition: Mapping[str, Any]) -> int:
+    return min(UNSETTLED_INLINE_LIMIT,
+               UNSETTLED_PARAMETER_BUDGET // (4 * max(1, _purchase_rules(definition))))
 
 
 def _compile_group(group: Mapping[str, Any], context: _Context) -> Q:

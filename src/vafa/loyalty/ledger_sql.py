@@ -348,6 +348,12 @@ def set_lot_remaining(lot_id: int, remaining: int) -> None:
     db = _db()
     batch = _active_batch(db)
     if batch is not None:
+        # The parts of one data-modifying WITH statement share a snapshot: an UPDATE there
+        # cannot see a row INSERTed by the same statement and would change nothing. So a lot
+        # whose insert is still held goes out first (no caller does this today; this keeps a
+        # future one from silently leaving points spendable).
+        if any(model is Lot and values[0] == lot_id for model, values in batch.inserts):
+            batch.flush(db)
         batch.lots[lot_id] = remaining
         return
     sql = _sql(

@@ -129,7 +129,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     """Send a sign-in link to the email address or phone number given; the answer is the same
     whether or not it belongs to a customer. Too many requests from one address get a page
     that asks to wait (429) and send nothing. The address is the connection's own
-    (`REMOTE_ADDR`): behind a proxy, the proxy must set it from the client's."""
+    (`REMOTE_ADDR`; behind proxies, `VAFA_TRUSTED_PROXIES` makes it the client's)."""
     now = timezone.now()
     if not access.sign_in_request_allowed(client_ip=request.META.get("REMOTE_ADDR", ""),
                                           now=now):

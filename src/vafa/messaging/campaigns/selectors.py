@@ -82,8 +82,13 @@ def assignment_key() -> bytes:
 
 
 def campaign_audience(campaign: Campaign, *, now: datetime) -> QuerySet[Customer]:
-    """The customers of the campaign's segment at `now` (before the snapshot is taken)."""
-    return segment_queryset(campaign.segment.definition, now=now)
+    """The customers of the campaign's segment at `now` (before the snapshot is taken).
+
+    Order counts, spend and last purchase are aggregated from the orders themselves, not read
+    from the last analysis run's stored totals: those miss edits that bypass the change feed
+    (a file import without `--notify`), and a win-back must not reach someone who bought
+    yesterday. A snapshot is taken once per campaign, so the exact answer is worth its cost."""
+    return segment_queryset(campaign.segment.definition, now=now, use_stats=False)
 
 
 def channel_for(
