@@ -3,7 +3,11 @@ links, and "sign out on all devices"."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -150,3 +154,12 @@ def test_the_portal_page_offers_signing_out_on_all_devices(club: Club) -> None:
     page = signed_in(Client(), club.members["en"]).get("/p/", HTTP_ACCEPT_LANGUAGE="en")
     assert 'id="sign-out-everywhere"' in page.content.decode()
     assert timezone.now()  # the portal reads the real clock
+
+
+def test_a_malformed_frame_ancestors_setting_stops_the_server_at_start_up(tmp_path: Path) -> None:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "vafa.settings", "VAFA_HOME": str(tmp_path),
+           "VAFA_PORTAL_FRAME_ANCESTORS": "https://shop.example javascript:alert(1)"}
+    run = subprocess.run([sys.executable, "-m", "django", "check"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert "VAFA_PORTAL_FRAME_ANCESTORS: 'javascript:alert(1)' is not an origin" in run.stderr
