@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -105,6 +105,26 @@ def _last_order(customer: Customer, zone: Any) -> dict[str, Any] | None:
     return None if order is None else order_summary(order, zone)
 
 
+def common_context(
+    customer: CustomerLike, *, language: str, zone: tzinfo, now: datetime, site_url: str
+) -> dict[str, Any]:
+    """The entries of a template context that need nothing but the customer and the moment:
+    who they are, the shop, the language and its direction, today in their time zone. Shared
+    by `message_context` and the campaign batch path, so both give templates the same names."""
+    return {
+        "customer": {
+            "name": customer.full_name or customer.first_name,
+            "first_name": customer.first_name,
+            "last_name": customer.last_name,
+            "city": customer.city,
+        },
+        "shop": {"url": site_url},
+        "lang": language,
+        "dir": "rtl" if language in RTL_LANGUAGES else "ltr",
+        "today": now.astimezone(zone).date(),
+    }
+
+
 def message_context(
     *,
     customer: Customer,
@@ -123,13 +143,8 @@ def message_context(
     member = Member.objects.select_related("tier").filter(customer=customer).first()
     points = member_balance(customer=customer, now=now).available if member else 0
     extra = dict(extra or {})
-    context: dict[str, Any] = {
-        "customer": {
-            "name": customer.full_name or customer.first_name,
-            "first_name": customer.first_name,
-            "last_name": customer.last_name,
-            "city": customer.city,
-        },
+    context = common_context(customer, language=language, zone=zone, now=now, site_url=site_url)
+    context.update({
         "last_order": _last_order(customer, zone),
         "points": points,
         "tier": member.tier.name if member and member.tier else "",
@@ -141,11 +156,7 @@ def message_context(
         "preferences_url": links.preferences_url(
             site_url=site_url, customer_id=customer.pk, channel=channel
         ),
-        "shop": {"url": site_url},
-        "lang": language,
-        "dir": "rtl" if language in RTL_LANGUAGES else "ltr",
-        "today": now.astimezone(zone).date(),
-    }
+    })
     for key, value in extra.items():
         context[key] = plain(value)
     return context

@@ -39,8 +39,8 @@ from vafa.customers.recommendations import recommendations_for_customers
 from vafa.loyalty.models import Lot, Member
 from vafa.messaging import links, tokens
 from vafa.messaging.compose import (
-    RTL_LANGUAGES,
     TrackingLinks,
+    common_context,
     order_summary,
     render_message,
 )
@@ -193,13 +193,10 @@ class BatchContext:
         zone = customer_zone(customer.timezone)
         token = tokens.recipient_token(customer_id=customer.pk, channel=channel)
         own = self.recommendations.get(customer.pk) or self.shared
-        context: dict[str, Any] = {
-            "customer": {
-                "name": customer.full_name or customer.first_name,
-                "first_name": customer.first_name,
-                "last_name": customer.last_name,
-                "city": customer.city,
-            },
+        context = common_context(
+            customer, language=language, zone=zone, now=self.now, site_url=self.site_url
+        )
+        context.update({
             "last_order": self.last_orders.get(customer.pk),
             "points": self.points.get(customer.pk, 0) if customer.pk in self.tiers else 0,
             "tier": self.tiers.get(customer.pk, ""),
@@ -209,11 +206,7 @@ class BatchContext:
             # The same sealed recipient token serves both links (sealing is a third of the
             # per-message cost of building the context; either link grants the same).
             "preferences_url": self.links["preferences"](token),
-            "shop": {"url": self.site_url},
-            "lang": language,
-            "dir": "rtl" if language in RTL_LANGUAGES else "ltr",
-            "today": self.now.astimezone(zone).date(),
-        }
+        })
         for key, value in self.shared.items():
             if key not in ("recommended_products", "social_proof"):
                 context[key] = value
