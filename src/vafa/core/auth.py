@@ -9,16 +9,14 @@ survey and portal links, an analyst writes nothing. A refused write is a 403 `fo
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer
 
-from vafa.core import idempotency
+from vafa.core import idempotency, rawsql
 from vafa.core.errors import AuthenticationError, PermissionDeniedError
 from vafa.core.models import KEY_PREFIX, ApiKey, IdempotencyRecord, hash_key
 from vafa.core.roles import ANALYST, MARKETER, OWNER, SAFE_METHODS, SUPPORT
@@ -27,16 +25,15 @@ from vafa.core.roles import ANALYST, MARKETER, OWNER, SAFE_METHODS, SUPPORT
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-_KEY_FIELDS = list(ApiKey._meta.concrete_fields)
-_KEY_SQL: dict[tuple[str, bool], str] = {}
+_KEY_FIELDS = rawsql.fields(ApiKey)
 
 
 def _key_sql(db: BaseDatabaseWrapper, *, with_idempotency: bool) -> str:
     """`SELECT <every ApiKey column> … WHERE key_hash = %s`, built once per database vendor;
     `with_idempotency` adds a last column: whether the key already stored an answer under the
     `Idempotency-Key` given as the first parameter (NULL when not)."""
-    found = _KEY_SQL.get((db.vendor, with_idempotency))
-    if found is None:
+
+    def build() -> str:
         q = db.ops.quote_name
         columns = ", ".join(f"k.{q(str(f.column))}" for f in _KEY_FIELDS)
         if with_idempotency:
@@ -45,17 +42,9 @@ def _key_sql(db: BaseDatabaseWrapper, *, with_idempotency: bool) -> str:
                 f", (SELECT 1 FROM {records} r WHERE r.{q('api_key_id')} = k.{q('id')} "
                 f"AND r.{q('key')} = %s)"
             )
-        found = _KEY_SQL[(db.vendor, with_idempotency)] = (
-            f"SELECT {columns} FROM {q(ApiKey._meta.db_table)} k WHERE k.{q('key_hash')} = %s"
-        )
-    return found
+        return f"SELECT {columns} FROM {q(ApiKey._meta.db_table)} k WHERE k.{q('key_hash')} = %s"
 
-
-def _aware(value: Any) -> Any:
-    """SQLite hands datetimes back naive (stored in UTC); PostgreSQL already aware."""
-    if isinstance(value, datetime) and timezone.is_naive(value):
-        return value.replace(tzinfo=UTC)
-    return value
+    return rawsql.statement(db, f"apikey:{with_idempotency}", build)
 
 
 def apikey_authenticate(*, raw_key: str) -> ApiKey:
@@ -78,7 +67,7 @@ def _authenticate(raw_key: str, *, idempotency_key: str | None) -> tuple[ApiKey,
     raw_key = raw_key.strip()
     if not raw_key.startswith(KEY_PREFIX):
         raise AuthenticationError("not a Vafa API key (they start with vafa_)")
-    db = connections[DEFAULT_DB_ALIAS]
+    db = rawsql.connection()
     checked = idempotency_key is not None
     params = [idempotency_key, hash_key(raw_key)] if checked else [hash_key(raw_key)]
     with db.cursor() as cursor:
@@ -87,9 +76,7 @@ def _authenticate(raw_key: str, *, idempotency_key: str | None) -> tuple[ApiKey,
     if row is None:
         raise AuthenticationError("unknown API key")
     width = len(_KEY_FIELDS)
-    api_key = ApiKey.from_db(
-        db.alias, [f.attname for f in _KEY_FIELDS], [_aware(v) for v in row[:width]]
-    )
+    api_key = rawsql.instance(db, ApiKey, row[:width])
     if api_key.revoked_at is not None:
         raise AuthenticationError("this API key has been revoked")
     now = timezone.now()

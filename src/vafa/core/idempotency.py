@@ -29,12 +29,13 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
+from vafa.core import rawsql
 from vafa.core.errors import ConflictError, VafaError
 from vafa.core.models import ApiKey, IdempotencyRecord
 
@@ -122,31 +123,24 @@ _NAMES = (
 _FIELDS: list[Field[Any, Any]] = [
     f for f in IdempotencyRecord._meta.concrete_fields if f.name in _NAMES
 ]
-_SQL: dict[tuple[str, str], str] = {}
+def _build_sql(db: BaseDatabaseWrapper, name: str) -> Callable[[], str]:
+    """The builder of one of the two statements of a fresh key: `used` or `insert`."""
 
+    def build() -> str:
+        q = db.ops.quote_name
+        table = q(IdempotencyRecord._meta.db_table)
+        if name == "used":
+            return f"SELECT 1 FROM {table} WHERE {q('api_key_id')} = %s AND {q('key')} = %s"
+        columns = ", ".join(q(str(f.column)) for f in _FIELDS)
+        marks = ", ".join(["%s"] * len(_FIELDS))
+        return f"INSERT INTO {table} ({columns}) VALUES ({marks})"
 
-def _db() -> BaseDatabaseWrapper:
-    """This thread's connection, looked up once per call (`django.db.connection` is a proxy that
-    looks it up again on every attribute access, a dozen times per prepared row)."""
-    return connections[DEFAULT_DB_ALIAS]
+    return build
 
 
 def _sql(db: BaseDatabaseWrapper, name: str) -> str:
     """The two statements of a fresh key, built once per database vendor."""
-    found = _SQL.get((db.vendor, name))
-    if found is None:
-        q = db.ops.quote_name
-        table = q(IdempotencyRecord._meta.db_table)
-        if name == "used":
-            found = (
-                f"SELECT 1 FROM {table} WHERE {q('api_key_id')} = %s AND {q('key')} = %s"
-            )
-        else:
-            columns = ", ".join(q(str(f.column)) for f in _FIELDS)
-            marks = ", ".join(["%s"] * len(_FIELDS))
-            found = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
-        _SQL[(db.vendor, name)] = found
-    return found
+    return rawsql.statement(db, f"idempotency:{name}", _build_sql(db, name))
 
 
 # Where `ApiKeyAuth` leaves what it read about the request's key: (api key id, key, used).
@@ -164,7 +158,7 @@ def _key_used(request: HttpRequest, api_key: ApiKey, key: str) -> bool:
     checked = getattr(request, _CHECKED, None)
     if checked is not None and checked[:2] == (api_key.pk, key):
         return bool(checked[2])
-    db = _db()
+    db = rawsql.connection()
     with db.cursor() as cursor:
         cursor.execute(_sql(db, "used"), [api_key.pk, key])
         return cursor.fetchone() is not None
@@ -179,7 +173,7 @@ def _store(
         "path": request.path[:500], "request_hash": fingerprint, "status_code": status,
         "response_body": body, "created_at": timezone.now(),
     }
-    db = _db()
+    db = rawsql.connection()
     prepared = [field.get_db_prep_save(values[field.name], db) for field in _FIELDS]
     with db.cursor() as cursor:
         cursor.execute(_sql(db, "insert"), prepared)

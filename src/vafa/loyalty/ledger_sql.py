@@ -28,7 +28,8 @@ Everything else (replays, debts, reports) stays in the ORM. Table and column nam
 models' `_meta`, values are prepared by the model fields (`get_db_prep_save`) and read back
 through the same converters the ORM uses, so SQLite and PostgreSQL behave as through the ORM.
 
-Each function looks the connection up once (`_db()`) and hands that object to the fields: the
+Each function looks the connection up once (`_db()`, from `vafa.core.rawsql`, which also builds
+statements once per vendor and instances from raw rows) and hands that object to the fields: the
 module-level `django.db.connection` is a proxy that resolves the thread's connection on every
 attribute access, and a row's worth of fields touched it dozens of times per statement.
 """
@@ -38,16 +39,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field, Model, signals
-from django.db.models.base import ModelState
+from django.db.models import Field, Model
 
+from vafa.core.rawsql import connection as _db
+from vafa.core.rawsql import fields as _fields
+from vafa.core.rawsql import instance as _instance
+from vafa.core.rawsql import statement as _sql
 from vafa.customers.models import Customer
 from vafa.loyalty.models import (
     Allocation,
@@ -59,97 +62,20 @@ from vafa.loyalty.models import (
     WebhookEndpoint,
 )
 
-M = TypeVar("M", bound=Model)
-Converter = Callable[[Any], Any]
-_converters: dict[tuple[str, type[Model]], list[Converter | None]] = {}
-
-
-def _db() -> BaseDatabaseWrapper:
-    """This thread's default connection (resolved once per call, see the module docstring)."""
-    return connections[DEFAULT_DB_ALIAS]
-
 
 def _q(name: str | None) -> str:
     return _db().ops.quote_name(str(name))
-
-
-_statements: dict[tuple[str, str], str] = {}
-
-
-def _sql(db: BaseDatabaseWrapper, name: str, build: Callable[[], str]) -> str:
-    """A statement built once per database vendor (the SQL text never changes at run time)."""
-    cache_key = (db.vendor, name)
-    found = _statements.get(cache_key)
-    if found is None:
-        found = _statements[cache_key] = build()
-    return found
-
-
-def _fields(model: type[Model]) -> list[Field[Any, Any]]:
-    return list(model._meta.concrete_fields)
 
 
 def _columns(model: type[Model], alias: str) -> str:
     return ", ".join(f"{alias}.{_q(f.column)}" for f in _fields(model))
 
 
-def _row_converters(db: BaseDatabaseWrapper, model: type[Model]) -> list[Converter | None]:
-    """Per concrete field, the function turning a raw database value into the Python value
-    exactly as the ORM's compiler would (e.g. SQLite's naive datetimes into aware ones), or
-    None when the driver's value is already right (most columns on PostgreSQL)."""
-    cache_key = (db.vendor, model)
-    found = _converters.get(cache_key)
-    if found is not None:
-        return found
-    built: list[Converter | None] = []
-    for field in _fields(model):
-        column = field.get_col(model._meta.db_table)
-        steps = db.ops.get_db_converters(column) + column.get_db_converters(db)
-        if not steps:
-            built.append(None)
-            continue
-
-        def convert(value: Any, steps: list[Any] = steps, column: Any = column) -> Any:
-            for step in steps:
-                value = step(value, column, _db())
-            return value
-
-        built.append(convert)
-    _converters[cache_key] = built
-    return built
-
-
-_attnames: dict[type[Model], list[str]] = {}
-
-
-def _instance(db: BaseDatabaseWrapper, model: type[M], values: Sequence[Any]) -> M:
-    """A model instance from a row of its concrete columns, as `Model.from_db` builds it but
-    without running `Model.__init__`'s per-field machinery (a tenth of an earn's CPU went to
-    building the member, settings and lots): the values are set straight into the instance's
-    `__dict__`, as `__init__` would for a full row. Models with `pre_init`/`post_init`
-    receivers (none of the ledger's) still go through `from_db`."""
-    converted = [
-        v if c is None else c(v)
-        for c, v in zip(_row_converters(db, model), values, strict=True)
-    ]
-    names = _attnames.get(model)
-    if names is None:
-        names = _attnames[model] = [f.attname for f in _fields(model)]
-    if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
-        return model.from_db(db.alias, names, converted)
-    obj = model.__new__(model)
-    obj.__dict__.update(zip(names, converted, strict=True))
-    obj._state = ModelState()
-    obj._state.adding = False
-    obj._state.db = db.alias
-    return obj
-
-
 def customer_id_for(external_id: str) -> int | None:
     """The id of the customer with this external id (unique index), or None."""
     db = _db()
     sql = _sql(
-        db, "customer_id",
+        db, "ledger:customer_id",
         lambda: f"SELECT {_q('id')} FROM {_q(Customer._meta.db_table)} "
         f"WHERE {_q('external_id')} = %s",
     )
@@ -194,7 +120,7 @@ def _lock(value: int | str, *, by_external_id: bool) -> tuple[Member, ProgramSet
     settings_width = len(_fields(ProgramSettings))
     db = _db()
     with db.cursor() as cursor:
-        sql = _sql(db, f"lock_member:{by_external_id}", lambda: _lock_member_sql(by_external_id))
+        sql = _sql(db, f"ledger:lock_member:{by_external_id}", lambda: _lock_member_sql(by_external_id))
         cursor.execute(sql, [value])
         row = cursor.fetchone()
     if row is None:
@@ -282,7 +208,7 @@ def open_lots(
         moment = Reward._meta.get_field("starts_at").get_db_prep_value(cheapest_at, db)
         params += [True, False, moment, moment]
     sql = _sql(
-        db, f"open_lots:{with_key}:{with_cheapest}:{with_ids}",
+        db, f"ledger:open_lots:{with_key}:{with_cheapest}:{with_ids}",
         lambda: _open_lots_sql(with_key=with_key, with_cheapest=with_cheapest, with_ids=with_ids),
     )
     with db.cursor() as cursor:
@@ -328,7 +254,7 @@ def insert(obj: Model) -> None:
         )
 
     with db.cursor() as cursor:
-        cursor.execute(_sql(db, f"insert:{meta.label}", build), values)
+        cursor.execute(_sql(db, f"ledger:insert:{meta.label}", build), values)
         obj.pk = cursor.fetchone()[0]
     obj._state.adding = False
     obj._state.db = db.alias
@@ -357,7 +283,7 @@ def set_lot_remaining(lot_id: int, remaining: int) -> None:
         batch.lots[lot_id] = remaining
         return
     sql = _sql(
-        db, "set_lot_remaining",
+        db, "ledger:set_lot_remaining",
         lambda: f"UPDATE {_q(Lot._meta.db_table)} SET {_q('remaining')} = %s "
         f"WHERE {_q('id')} = %s",
     )
@@ -373,7 +299,7 @@ def set_member_cache(member_id: int, balance: int, debt: int) -> None:
         batch.member = (member_id, balance, debt)
         return
     sql = _sql(
-        db, "set_member_cache",
+        db, "ledger:set_member_cache",
         lambda: f"UPDATE {_q(Member._meta.db_table)} SET {_q('balance')} = %s, "
         f"{_q('debt')} = %s WHERE {_q('id')} = %s",
     )
@@ -412,7 +338,7 @@ class _Batch:
         if self.member is not None:
             member_id, balance, debt = self.member
             params += [balance, debt, member_id]
-        sql = _sql(db, f"batch:{shape}", lambda: _batch_sql(*shape))
+        sql = _sql(db, f"ledger:batch:{shape}", lambda: _batch_sql(*shape))
         self.inserts, self.lots, self.member = [], {}, None
         self.flushing = True
         try:
