@@ -208,14 +208,21 @@ async def _exchange(
 
 
 async def client(
-    port: int, make: Callable[[], Request], stop_at: float, tally: Tally,
-    interval: float | None,
+    port: int, make: Callable[[], Request], tally: Tally, interval: float | None,
+    ready: asyncio.Queue[None], go: asyncio.Future[float],
 ) -> None:
-    """One keep-alive connection. Closed loop (`interval` None): back to back until `stop_at`.
-    Open loop: one request every `interval` seconds from a random phase, latency counted from
-    each request's scheduled time."""
+    """One keep-alive connection. It connects and sends one untimed no-op request first, so
+    that what is measured is the steady state of 200 open connections, not their set-up
+    (gunicorn's gthread worker holds a thread for up to 5 s waiting for a new connection's
+    first request), then waits for `go` (the stop time) with all the others. Closed loop
+    (`interval` None): back to back until the stop time. Open loop: one request every
+    `interval` seconds from a random phase, latency counted from each request's scheduled
+    time."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
+        await _exchange(reader, writer, ("warm", "GET", "/bench/noop", b"", {}))
+        ready.put_nowait(None)
+        stop_at = await go
         scheduled = time.perf_counter() + (random.random() * interval if interval else 0.0)
         while True:
             if interval:
@@ -254,11 +261,16 @@ async def drive(
     """Run the load; a summary per label and for all writes together ("writes")."""
     tally = Tally()
     interval = clients / rate if rate else None
-    started = time.perf_counter()
-    stop_at = started + seconds
-    await asyncio.gather(
-        *(client(port, make, stop_at, tally, interval) for _ in range(clients))
+    ready: asyncio.Queue[None] = asyncio.Queue()
+    go: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    running = asyncio.gather(
+        *(client(port, make, tally, interval, ready, go) for _ in range(clients))
     )
+    for _ in range(clients):  # every connection open and warm
+        await ready.get()
+    started = time.perf_counter()
+    go.set_result(started + seconds)
+    await running
     elapsed = time.perf_counter() - started
     out = {
         label: _summary(values, tally.statuses[label], elapsed)
