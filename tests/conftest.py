@@ -59,7 +59,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
         return
     db: dict[str, Any] = settings.DATABASES["default"]
     # Mutate in place: Django's connection handler holds a reference to this very dict.
-    db.update(ENGINE="django.db.backends.postgresql", NAME=server.dbname, USER=server.user,
+    db.update(ENGINE=settings.VAFA_POSTGRES_ENGINE, NAME=server.dbname, USER=server.user,
               PASSWORD="", HOST=server.host, PORT=str(server.port), CONN_MAX_AGE=0)
     db["OPTIONS"].clear()
     db["OPTIONS"].update(settings.VAFA_POSTGRES_OPTIONS)  # as production connections get them

@@ -128,6 +128,7 @@ TEMPLATES = [
 
 # What every PostgreSQL connection gets (the tests' temporary server too).
 VAFA_POSTGRES_OPTIONS: dict[str, Any] = {"server_side_binding": True, "prepare_threshold": 2}
+VAFA_POSTGRES_ENGINE = "vafa.core.postgresql"
 
 
 def _databases() -> dict[str, Any]:
@@ -152,6 +153,9 @@ def _databases() -> dict[str, Any]:
         # (the loyalty and API write paths repeat the same handful): about 40% less PostgreSQL
         # CPU per loyalty write (benchmarks/loyalty_bench.py). See docs/decisions.md.
         config.setdefault("OPTIONS", {}).update(VAFA_POSTGRES_OPTIONS)
+        # Django's backend with a health check that reads the socket instead of sending
+        # `SELECT 1` on every request (`vafa.core.postgresql.base`).
+        config["ENGINE"] = VAFA_POSTGRES_ENGINE
     return {"default": config}
 
 

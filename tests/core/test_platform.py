@@ -50,7 +50,7 @@ def test_it_reads_database_and_queue_urls_from_the_environment(tmp_path: Path) -
         "s.DATABASES['default']['ENGINE'], s.DATABASES['default']['PORT'], "
         "s.HUEY['huey_class'], s.DEBUG",
     )
-    assert out == "django.db.backends.postgresql 5433 huey.RedisHuey True"
+    assert out == "vafa.core.postgresql 5433 huey.RedisHuey True"
 
 
 def test_it_refuses_an_unknown_queue_scheme(tmp_path: Path) -> None:

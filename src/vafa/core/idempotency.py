@@ -35,7 +35,7 @@ from django.db.models import Field
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
-from vafa.core import rawsql
+from vafa.core import batch, rawsql
 from vafa.core.errors import ConflictError, VafaError
 from vafa.core.models import ApiKey, IdempotencyRecord
 
@@ -67,7 +67,11 @@ def write_atomic() -> transaction.Atomic:
     tasks, tests that catch an error and go on) it is a plain `atomic()` with its savepoint.
     So a `perform` must never catch an error from such a service and carry on: without the
     savepoint the transaction is broken (`TransactionManagementError` on the next statement).
+    In an optimistic write (`vafa.core.batch`) there is no transaction: the batch's one
+    statement is what makes the write atomic.
     """
+    if batch.optimistic():
+        return contextlib.nullcontext()  # type: ignore[return-value]
     return transaction.atomic(savepoint=not _performing.get())
 
 
@@ -123,6 +127,7 @@ _NAMES = (
 _FIELDS: list[Field[Any, Any]] = [
     f for f in IdempotencyRecord._meta.concrete_fields if f.name in _NAMES
 ]
+_COLUMNS = tuple(str(f.column) for f in _FIELDS)
 def _build_sql(db: BaseDatabaseWrapper, name: str) -> Callable[[], str]:
     """The builder of one of the two statements of a fresh key: `used` or `insert`."""
 
@@ -175,6 +180,10 @@ def _store(
     }
     db = rawsql.connection()
     prepared = [field.get_db_prep_save(values[field.name], db) for field in _FIELDS]
+    held = batch.active()
+    if held is not None:  # goes out with the write's own statement
+        held.insert(IdempotencyRecord, _COLUMNS, prepared)
+        return
     with db.cursor() as cursor:
         cursor.execute(_sql(db, "insert"), prepared)
 
@@ -189,10 +198,14 @@ def idempotent_response(
     api_key: ApiKey,
     perform: Callable[[], tuple[int, Any]],
     key: str | None = None,
+    optimistic: bool = False,
 ) -> HttpResponse:
     """Run `perform` (which writes and returns `(status, JSON body)`) at most once per key.
 
-    `key` defaults to the request's `Idempotency-Key` header (required).
+    `key` defaults to the request's `Idempotency-Key` header (required). With `optimistic`
+    (for a `perform` whose services support it, see `vafa.core.batch`), PostgreSQL first runs
+    it without a transaction, its write guarded by the version it read; when that gives up
+    (`NeedsLock`, nothing written) it runs again in a transaction, as without.
     """
     key = key if key is not None else request.headers.get(HEADER, "").strip()
     if not key:
@@ -208,14 +221,27 @@ def idempotent_response(
         record = _stored(api_key, key)
         if record is not None:
             return _replay(record, fingerprint, key)
-    try:
-        with transaction.atomic():
+
+    def attempt(*, optimistic: bool) -> tuple[int, Any]:
+        # The write and its record go out as one statement (PostgreSQL's write batch).
+        with batch.write(optimistic=optimistic):
             token = _performing.set(True)
             try:
                 status, body = perform()
             finally:
                 _performing.reset(token)
             _store(request, api_key, key, fingerprint, status, body)
+        return status, body
+
+    try:
+        if optimistic and batch.supported() and rawsql.connection().get_autocommit():
+            try:
+                status, body = attempt(optimistic=True)
+                return JsonResponse(body, status=status, safe=False)
+            except batch.NeedsLock:
+                pass  # nothing was written: take the locks and do it again
+        with transaction.atomic():
+            status, body = attempt(optimistic=False)
     except IntegrityError:
         # A concurrent request with the same key committed first; ours was rolled back.
         record = _stored(api_key, key)

@@ -480,7 +480,7 @@ def member_adjust(request: HttpRequest, customer_id: str, payload: AdjustmentIn)
         )
         return 201, _plain(_entry_out(entry))
 
-    return idempotent_response(request, api_key=api_key, perform=perform)
+    return idempotent_response(request, api_key=api_key, perform=perform, optimistic=True)
 
 
 @router.post(
@@ -518,7 +518,10 @@ def member_redeem(request: HttpRequest, customer_id: str, payload: RedemptionIn)
         # An entry booked at `now` is this request's own; an older one is a ledger replay.
         return 201, _plain(_redemption_out(entry, None, fresh=entry.created_at == now))
 
-    return idempotent_response(request, api_key=api_key, perform=perform)
+    # Points (not a reward, whose stock and coupon need the locked path) try the optimistic one.
+    return idempotent_response(
+        request, api_key=api_key, perform=perform, optimistic=reward is None
+    )
 
 
 @router.post("/redemptions/{entry_id}/cancel", response={200: RedemptionOut},

@@ -41,8 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-
+from vafa.core import batch
 from vafa.loyalty.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -110,27 +109,42 @@ def _notify(event: LoyaltyEvent) -> None:
             logger.exception("loyalty event subscriber %r failed on %s", callback, event.name)
 
 
-def publish(event: LoyaltyEvent, *, webhooks: bool = True) -> list[WebhookDelivery]:
+def publish(
+    event: LoyaltyEvent,
+    *,
+    webhooks: bool = True,
+    endpoints: list[tuple[int, list[str]]] | None = None,
+) -> list[WebhookDelivery]:
     """Record `event` for the webhooks (now, in the caller's transaction) and hand it to the
-    subscribers once that transaction commits. Returns the deliveries written.
+    subscribers once that transaction commits. Returns the deliveries written (none when a
+    write batch holds them: they go out with the write's own statement, `vafa.core.batch`).
 
-    `webhooks=False` is the caller saying it already knows there is no endpoint (the ledger
-    reads that with the member's lots), which saves the endpoints query on the hot path."""
+    `webhooks=False` is the caller saying it already knows there is no endpoint, and
+    `endpoints` ((id, wanted event names) of every endpoint) that it already read them (the
+    ledger reads either with the member's lots): both save the endpoints query."""
     deliveries: list[WebhookDelivery] = []
     if webhooks and event.name in WEBHOOK_EVENTS:
-        endpoints = [e for e in WebhookEndpoint.objects.all() if e.wants(event.name)]
-        deliveries = WebhookDelivery.objects.bulk_create(
+        if endpoints is None:
+            endpoints = [(e.pk, e.events) for e in WebhookEndpoint.objects.all()]
+        wanted = [pk for pk, names in endpoints if not names or event.name in names]
+        rows = [
             WebhookDelivery(
-                endpoint=endpoint,
+                endpoint_id=pk,
                 event=event.name,
                 payload=event.as_payload(),
                 created_at=event.occurred_at,
                 next_attempt_at=event.occurred_at,
             )
-            for endpoint in endpoints
-        )
+            for pk in wanted
+        ]
+        held = batch.active()
+        if held is not None:
+            for row in rows:
+                held.insert_instance(row)
+        elif rows:
+            deliveries = WebhookDelivery.objects.bulk_create(rows)
     if _listeners(event.name):
-        transaction.on_commit(lambda: _notify(event))
+        batch.on_commit(lambda: _notify(event))  # transaction.on_commit, or after the batch
     return deliveries
 
 

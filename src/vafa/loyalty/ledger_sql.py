@@ -36,17 +36,14 @@ attribute access, and a row's worth of fields touched it dozens of times per sta
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import threading
-from collections.abc import Iterator
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
 
+from vafa.core import batch as write_batch
 from vafa.core.rawsql import connection as _db
 from vafa.core.rawsql import fields as _fields
 from vafa.core.rawsql import instance as _instance
@@ -138,6 +135,8 @@ def _lock(value: int | str, *, by_external_id: bool) -> tuple[Member, ProgramSet
 
 # The rows of `open_lots`' single statement are told apart by their first column.
 _LOT, _KEY_USED, _WEBHOOKS, _CHEAPEST, _IDS = 0, 1, 2, 3, 4
+# The member row of `read_unlocked`'s statement (its lot rows are `_LOT`).
+_MEMBER = 9
 # The tables whose next ids a batch reserves, in the order of the `_IDS` row's columns.
 _RESERVED: tuple[type[Model], ...] = (LedgerEntry, Lot, Allocation)
 
@@ -166,14 +165,7 @@ def _open_lots_sql(*, with_key: bool, with_cheapest: bool, with_ids: bool = Fals
     )
     if with_cheapest:
         # `selectors.cheapest_reward_cost` in SQL: in force, in stock, open to every tier.
-        parts.append(
-            f"SELECT {_CHEAPEST}, MIN(r.{_q('points_cost')}), {pad} "
-            f"FROM {_q(Reward._meta.db_table)} r WHERE r.{_q('active')} = %s "
-            f"AND r.{_q('exclusive')} = %s AND r.{_q('min_tier_id')} IS NULL "
-            f"AND (r.{_q('stock')} IS NULL OR r.{_q('stock')} <> 0) "
-            f"AND (r.{_q('starts_at')} IS NULL OR r.{_q('starts_at')} <= %s) "
-            f"AND (r.{_q('ends_at')} IS NULL OR r.{_q('ends_at')} > %s)"
-        )
+        parts.append(f"SELECT {_CHEAPEST}, ({_cheapest_sql()}), {pad}")
     if with_ids:
         reserve = ", ".join(f"nextval('{_sequence(m)}')" for m in _RESERVED)
         rest = ", ".join(["NULL"] * (len(_fields(Lot)) - len(_RESERVED)))
@@ -199,7 +191,7 @@ def open_lots(
     that moment: one statement (a `UNION ALL` whose first column says what each row is). Call
     it only while holding the member's lock."""
     db = _db()
-    batch = _active_batch(db)
+    batch = write_batch.active()
     with_key, with_cheapest, with_ids = key is not None, cheapest_at is not None, batch is not None
     params: list[Any] = [member_id]
     if with_key:
@@ -217,13 +209,148 @@ def open_lots(
     if batch is not None:
         ids = next(row for row in rows if row[0] == _IDS)
         for model, reserved in zip(_RESERVED, ids[1:], strict=False):
-            batch.ids[model] = [int(reserved)]
+            batch.reserve(model, [int(reserved)])
     cheapest = next((row[1] for row in rows if row[0] == _CHEAPEST), None)
     return OpenLots(
         lots=[_instance(db, Lot, row[1:]) for row in rows if row[0] == _LOT],
         key_used=any(row[0] == _KEY_USED for row in rows),
         webhooks=any(row[0] == _WEBHOOKS for row in rows),
         cheapest=None if cheapest is None else int(cheapest),
+    )
+
+
+def _cheapest_sql(alias: str = "r") -> str:
+    """`selectors.cheapest_reward_cost` in SQL: in force, in stock, open to every tier (four
+    parameters: True, False, the moment twice)."""
+    r = alias
+    return (
+        f"SELECT MIN({r}.{_q('points_cost')}) FROM {_q(Reward._meta.db_table)} {r} "
+        f"WHERE {r}.{_q('active')} = %s AND {r}.{_q('exclusive')} = %s "
+        f"AND {r}.{_q('min_tier_id')} IS NULL "
+        f"AND ({r}.{_q('stock')} IS NULL OR {r}.{_q('stock')} <> 0) "
+        f"AND ({r}.{_q('starts_at')} IS NULL OR {r}.{_q('starts_at')} <= %s) "
+        f"AND ({r}.{_q('ends_at')} IS NULL OR {r}.{_q('ends_at')} > %s)"
+    )
+
+
+def _read_unlocked_sql(*, by_external_id: bool, with_key: bool, with_cheapest: bool) -> str:
+    member, settings, lot = _fields(Member), _fields(ProgramSettings), _fields(Lot)
+    where = f"c.{_q('external_id')}" if by_external_id else f"m.{_q('customer_id')}"
+    reserve = ", ".join(f"nextval('{_sequence(model)}') AS r{n}" for n, model in enumerate(_RESERVED))
+    key_used = (
+        f"EXISTS (SELECT 1 FROM {_q(LedgerEntry._meta.db_table)} e "
+        f"WHERE e.{_q('member_id')} = (SELECT m.{_q('id')} FROM m) "
+        f"AND e.{_q('idempotency_key')} = %s)"
+        if with_key else "FALSE"
+    )
+    cheapest = f"({_cheapest_sql()})" if with_cheapest else "NULL::integer"
+    endpoints = (
+        f"(SELECT json_agg(json_build_array(w.{_q('id')}, w.{_q('events')}) "
+        f"ORDER BY w.{_q('id')}) FROM {_q(WebhookEndpoint._meta.db_table)} w)"
+    )
+    extras = [key_used, endpoints, cheapest]
+    extras += [f"ids.r{n}" for n in range(len(_RESERVED))]
+    nulls = lambda n: ", ".join(["NULL"] * n)  # noqa: E731
+    return (
+        f"WITH ids AS MATERIALIZED (SELECT {reserve}), "
+        f"m AS (SELECT {_columns(Member, 'm')}, c.{_q('external_id')} AS vafa_external_id "
+        f"FROM {_q(Member._meta.db_table)} m "
+        f"INNER JOIN {_q(Customer._meta.db_table)} c ON c.{_q('id')} = m.{_q('customer_id')} "
+        f"WHERE {where} = %s) "
+        f"SELECT {_MEMBER}, {_columns(Member, 'm')}, m.vafa_external_id, "
+        f"{_columns(ProgramSettings, 'p')}, {', '.join(extras)}, {nulls(len(lot))} "
+        f"FROM m CROSS JOIN ids "
+        f"LEFT JOIN {_q(ProgramSettings._meta.db_table)} p ON p.{_q('id')} = 1 "
+        f"UNION ALL "
+        f"SELECT {_LOT}, {nulls(len(member) + 1 + len(settings) + len(extras))}, "
+        f"{_columns(Lot, 'l')} FROM {_q(Lot._meta.db_table)} l "
+        # Scalar subqueries, not joins or correlations, keep the plans on the member indexes.
+        f"WHERE l.{_q('member_id')} = (SELECT m.{_q('id')} FROM m) AND l.{_q('remaining')} > 0"
+    )
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    """What `read_unlocked` read in its one statement."""
+
+    member: Member
+    program: ProgramSettings
+    external_id: str
+    lots: OpenLots
+    # Every webhook endpoint (paused ones too) as (id, the event names it wants).
+    endpoints: list[tuple[int, list[str]]]
+
+
+def read_unlocked(
+    value: int | str,
+    *,
+    by_external_id: bool,
+    key: str | None = None,
+    cheapest_at: datetime | None = None,
+) -> Unlocked | None:
+    """For an optimistic write (`vafa.core.batch`): the member row (by customer id, or by the
+    shop's external id), the program settings, the member's open lots, whether `key` is already
+    an entry's idempotency key, whether any webhook endpoint exists and, with `cheapest_at`,
+    the cheapest reward's cost, all in one statement without a lock, so from one snapshot. It
+    reserves the ids the write will most likely insert and makes the member's version the
+    batch's guard. Instead of whether a webhook endpoint exists it reads the endpoints, so that
+    the write's deliveries go out with it (`events.publish`). None when the member row does not
+    exist (yet)."""
+    db = _db()
+    batch = write_batch.active()
+    if batch is None or not batch.optimistic:
+        raise RuntimeError("read_unlocked belongs in an optimistic write batch")
+    with_key, with_cheapest = key is not None, cheapest_at is not None
+    params: list[Any] = [value]
+    if with_key:
+        params.append(key)
+    if cheapest_at is not None:
+        moment = Reward._meta.get_field("starts_at").get_db_prep_value(cheapest_at, db)
+        params += [True, False, moment, moment]
+    with batch.reading():  # building it the first time looks the sequences up
+        sql = _sql(
+            db, f"ledger:read_unlocked:{by_external_id}:{with_key}:{with_cheapest}",
+            lambda: _read_unlocked_sql(
+                by_external_id=by_external_id, with_key=with_key, with_cheapest=with_cheapest
+            ),
+        )
+        with db.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    head = next((row for row in rows if row[0] == _MEMBER), None)
+    if head is None:
+        return None
+    member_width, settings_width = len(_fields(Member)), len(_fields(ProgramSettings))
+    at = 1 + member_width
+    member = _instance(db, Member, head[1:at])
+    external_id = str(head[at])
+    settings_row = head[at + 1 : at + 1 + settings_width]
+    program = (
+        _instance(db, ProgramSettings, settings_row)
+        if settings_row[0] is not None
+        else ProgramSettings(pk=1)
+    )
+    at += 1 + settings_width
+    key_used, endpoints, cheapest = head[at : at + 3]
+    if isinstance(endpoints, str):  # Django reads json as text, for JSONField to parse
+        endpoints = json.loads(endpoints)
+    endpoints = [(int(pk), list(names or [])) for pk, names in endpoints or []]
+    for n, model in enumerate(_RESERVED):
+        batch.reserve(model, [int(head[at + 3 + n])])
+    batch.guard = write_batch.Guard(Member, member.pk, "version", member.version)
+    lot_at = at + 3 + len(_RESERVED)
+    lots = [_instance(db, Lot, row[lot_at:]) for row in rows if row[0] == _LOT]
+    return Unlocked(
+        member=member,
+        program=program,
+        external_id=external_id,
+        lots=OpenLots(
+            lots=lots,
+            key_used=bool(key_used),
+            webhooks=bool(endpoints),
+            cheapest=None if cheapest is None else int(cheapest),
+        ),
+        endpoints=endpoints,
     )
 
 
@@ -236,11 +363,12 @@ def insert(obj: Model) -> None:
     fields = _insert_fields(type(obj))
     # `pre_save` as `save()` would call it (auto_now fields); defaults were set by __init__.
     values = [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in fields]
-    batch = _active_batch(db)
-    reserved = batch.ids.get(type(obj)) if batch is not None else None
-    if batch is not None and reserved:
-        obj.pk = reserved.pop()
-        batch.inserts.append((type(obj), [obj.pk, *values]))
+    batch = write_batch.active()
+    reserved = batch.take_id(type(obj)) if batch is not None else None
+    if batch is not None and reserved is not None:
+        obj.pk = reserved
+        model = type(obj)
+        batch.insert(model, _insert_columns(model), [obj.pk, *values])
         obj._state.adding = False
         obj._state.db = db.alias
         return
@@ -270,17 +398,24 @@ def _insert_fields(model: type[Model]) -> list[Field[Any, Any]]:
     return found
 
 
+def _insert_columns(model: type[Model]) -> tuple[str, ...]:
+    """The columns of a batched insert: the (reserved) id, then `_insert_fields`."""
+    return (str(model._meta.pk.column), *(str(f.column) for f in _insert_fields(model)))
+
+
 def set_lot_remaining(lot_id: int, remaining: int) -> None:
     db = _db()
-    batch = _active_batch(db)
+    batch = write_batch.active()
     if batch is not None:
         # The parts of one data-modifying WITH statement share a snapshot: an UPDATE there
         # cannot see a row INSERTed by the same statement and would change nothing. So a lot
         # whose insert is still held goes out first (no caller does this today; this keeps a
         # future one from silently leaving points spendable).
-        if any(model is Lot and values[0] == lot_id for model, values in batch.inserts):
+        if batch.holds_insert(Lot, lot_id):
+            if batch.optimistic:
+                raise write_batch.NeedsLock("a lot changed in the write that opens it")
             batch.flush(db)
-        batch.lots[lot_id] = remaining
+        batch.update(Lot, lot_id, {"remaining": remaining})
         return
     sql = _sql(
         db, "ledger:set_lot_remaining",
@@ -292,117 +427,18 @@ def set_lot_remaining(lot_id: int, remaining: int) -> None:
 
 
 def set_member_cache(member_id: int, balance: int, debt: int) -> None:
-    """Write the member's cached balance and debt (under the member's lock)."""
+    """Write the member's cached balance and debt (under the member's lock, or guarded by its
+    version in an optimistic write) and bump its version: every write of the member's ledger
+    ends here, which is what lets an optimistic write notice a change since its read."""
     db = _db()
-    batch = _active_batch(db)
+    batch = write_batch.active()
     if batch is not None:
-        batch.member = (member_id, balance, debt)
+        batch.update(Member, member_id, {"balance": balance, "debt": debt}, bump="version")
         return
     sql = _sql(
         db, "ledger:set_member_cache",
         lambda: f"UPDATE {_q(Member._meta.db_table)} SET {_q('balance')} = %s, "
-        f"{_q('debt')} = %s WHERE {_q('id')} = %s",
+        f"{_q('debt')} = %s, {_q('version')} = {_q('version')} + 1 WHERE {_q('id')} = %s",
     )
     with db.cursor() as cursor:
         cursor.execute(sql, [balance, debt, member_id])
-
-
-# ---------------------------------------------------------------------------------------------
-# Write batches (PostgreSQL).
-
-
-@dataclass
-class _Batch:
-    """Writes held back to go out as one statement; see the module docstring."""
-
-    ids: dict[type[Model], list[int]] = dataclasses.field(default_factory=dict)
-    inserts: list[tuple[type[Model], list[Any]]] = dataclasses.field(default_factory=list)
-    lots: dict[int, int] = dataclasses.field(default_factory=dict)  # lot id -> remaining
-    member: tuple[int, int, int] | None = None  # (member id, balance, debt)
-    flushing: bool = False
-
-    def pending(self) -> bool:
-        return bool(self.inserts or self.lots or self.member)
-
-    def flush(self, db: BaseDatabaseWrapper) -> None:
-        """Send every held write in one statement (inserts first in the text; foreign keys
-        are checked at commit, and no two clauses touch the same row)."""
-        if not self.pending() or self.flushing:
-            return
-        shape = (
-            tuple(model for model, _ in self.inserts), len(self.lots), self.member is not None
-        )
-        params: list[Any] = [v for _, values in self.inserts for v in values]
-        for lot_id, remaining in self.lots.items():
-            params += [remaining, lot_id]
-        if self.member is not None:
-            member_id, balance, debt = self.member
-            params += [balance, debt, member_id]
-        sql = _sql(db, f"ledger:batch:{shape}", lambda: _batch_sql(*shape))
-        self.inserts, self.lots, self.member = [], {}, None
-        self.flushing = True
-        try:
-            with db.cursor() as cursor:
-                cursor.execute(sql, params)
-        finally:
-            self.flushing = False
-
-
-def _batch_sql(inserts: tuple[type[Model], ...], lot_updates: int, member: bool) -> str:
-    """The one statement of a batch of this shape (built once per shape: a write books the
-    same few shapes over and over, which also lets PostgreSQL reuse a prepared plan)."""
-    clauses: list[str] = []
-    for n, model in enumerate(inserts):
-        fields = _fields(model)
-        columns = ", ".join(_q(f.column) for f in fields)
-        marks = ", ".join(["%s"] * len(fields))
-        clauses.append(
-            f"i{n} AS (INSERT INTO {_q(model._meta.db_table)} ({columns}) VALUES ({marks}))"
-        )
-    for n in range(lot_updates):
-        clauses.append(
-            f"u{n} AS (UPDATE {_q(Lot._meta.db_table)} SET {_q('remaining')} = %s "
-            f"WHERE {_q('id')} = %s)"
-        )
-    last = (
-        f"UPDATE {_q(Member._meta.db_table)} SET {_q('balance')} = %s, {_q('debt')} = %s "
-        f"WHERE {_q('id')} = %s"
-        if member
-        else "SELECT 1"
-    )
-    return f"WITH {', '.join(clauses)} {last}" if clauses else last
-
-
-_local = threading.local()
-
-
-def _active_batch(db: BaseDatabaseWrapper) -> _Batch | None:
-    batch: _Batch | None = getattr(_local, "batch", None)
-    return batch if batch is not None and db.vendor == "postgresql" else None
-
-
-@contextlib.contextmanager
-def write_batch() -> Iterator[None]:
-    """Hold the ledger's inserts and counter updates and send them as one statement (on
-    PostgreSQL; elsewhere a no-op). Use inside the write's transaction; on an exception the
-    held writes are dropped with the transaction. Nested use joins the outer batch."""
-    db = _db()
-    if getattr(_local, "batch", None) is not None or db.vendor != "postgresql":
-        yield
-        return
-    batch = _Batch()
-
-    def flush_first(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        # Any other statement on the connection (an ORM read, the idempotency record, a
-        # savepoint) must see the held writes: send them first.
-        if batch.pending() and not batch.flushing:
-            batch.flush(db)
-        return execute(sql, params, many, context)
-
-    _local.batch = batch
-    try:
-        with db.execute_wrapper(flush_first):
-            yield
-            batch.flush(db)
-    finally:
-        _local.batch = None

@@ -318,6 +318,9 @@ class Member(models.Model):
         help_text=_("Start of the grace period before the member drops a tier."),
     )
     joined_at = models.DateTimeField(_("joined at"), default=now)
+    # Goes up by one with every write of the member's ledger (`ledger_sql.set_member_cache`):
+    # an optimistic write (`vafa.core.batch`) is written only if it still reads what it read.
+    version = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = _("member")

@@ -9,8 +9,16 @@ same transaction. The statements every earn and redeem runs (lock, lots, inserts
 a few raw SQL statements in `ledger_sql`, which also fold the program settings, the key check
 and what events need into those round trips; everything else uses the ORM. On PostgreSQL the
 inserts and counter updates of `points_adjust` and `points_redeem` leave as one statement
-(`ledger_sql.write_batch`), and inside an API write they open no savepoint of their own
+(`vafa.core.batch`), and inside an API write they open no savepoint of their own
 (`vafa.core.idempotency.write_atomic`).
+
+The API's earn and redeem first try the write **optimistically** (`vafa.core.batch`): no
+transaction and no lock; one statement reads the member (with its `version`), its lots and the
+key, and one statement writes everything only if the member's version is still the one read.
+Whatever that path does not cover (a member row still to create, debt to pay,
+the `inactivity` policy moving expiries, a replay, a concurrent write to the same member) makes
+it give up before writing anything (`NeedsLock`), and the write runs again as described above.
+Both paths run the same code below; only `_Book.open` and the batch differ.
 
 Rules of the ledger (see `models` for the tables):
 
@@ -47,6 +55,7 @@ from django.db.models import F, Sum, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from vafa.core import batch as write_batch
 from vafa.core.errors import NotFoundError, ValidationError
 from vafa.core.idempotency import write_atomic
 from vafa.core.money import quantize
@@ -239,14 +248,55 @@ class _Book:
         self._webhooks: bool | None = None
         # The cheapest reward's cost as read with the lots (only read when someone listens).
         self._cheapest: int | _Unknown | None = _UNKNOWN
+        # A key read as unused together with the member (optimistic writes), or None.
+        self._fresh_key: str | None = None
+        # The webhook endpoints, when read with the member (optimistic writes), or None.
+        self._endpoints: list[tuple[int, list[str]]] | None = None
 
     @classmethod
     def open(
-        cls, customer: CustomerRef, now: datetime, program: ProgramSettings | None = None
+        cls,
+        customer: CustomerRef,
+        now: datetime,
+        program: ProgramSettings | None = None,
+        *,
+        key: str | None = None,
     ) -> _Book:
+        """The book of the customer's member, locked; or, in an optimistic write batch, read
+        without a lock together with its lots (and whether `key` is used) in one statement,
+        with the member's version as the batch's guard."""
+        if write_batch.optimistic():
+            return cls._open_unlocked(customer, now, program, key)
         member, stored, external_id = _lock_member_with_settings(customer, now)
         book = cls(member, now, program or stored)
         book._customer_ref = external_id
+        return book
+
+    @classmethod
+    def _open_unlocked(
+        cls, customer: CustomerRef, now: datetime, program: ProgramSettings | None, key: str | None
+    ) -> _Book:
+        listening = events.has_subscribers(events.REWARD_AVAILABLE)
+        if isinstance(customer, ShopCustomer):
+            value: int | str = customer.external_id
+        else:
+            value = customer if isinstance(customer, int) else customer.pk
+        read = ledger_sql.read_unlocked(
+            value,
+            by_external_id=isinstance(customer, ShopCustomer),
+            key=key,
+            cheapest_at=now if listening else None,
+        )
+        if read is None:
+            raise write_batch.NeedsLock("no member row yet")
+        book = cls(read.member, now, program or read.program)
+        book._customer_ref = read.external_id
+        book._lots, book._webhooks = read.lots.lots, read.lots.webhooks
+        book._endpoints = read.endpoints
+        if listening:
+            book._cheapest = read.lots.cheapest
+        if key is not None and not read.lots.key_used:
+            book._fresh_key = key
         return book
 
     # -- idempotency -----------------------------------------------------------------------
@@ -258,6 +308,8 @@ class _Book:
 
         The first call also reads the member's open lots in the same round trip, so a fresh
         key (the usual case) costs no query of its own."""
+        if key == self._fresh_key:
+            return None
         if self._lots is None and not self._read_lots(key).key_used:
             return None
         first = LedgerEntry.objects.filter(member=self.member, idempotency_key=key).first()
@@ -540,7 +592,7 @@ class _Book:
     def publish(self, event: events.LoyaltyEvent) -> None:
         """Publish an event of this member, skipping the webhook endpoints query when the lots
         read already showed that there is no endpoint."""
-        events.publish(event, webhooks=self._webhooks is not False)
+        events.publish(event, webhooks=self._webhooks is not False, endpoints=self._endpoints)
 
     def _publish_reward_available(self) -> None:
         """Tell the subscribers when a credit lifted the member's available points across the
@@ -599,8 +651,8 @@ def points_redeem(
     now = _aware(now)
     _require_points(points)
     _require_key(idempotency_key)
-    with write_atomic(), ledger_sql.write_batch():
-        book = _Book.open(customer, now)
+    with write_atomic(), write_batch.write():
+        book = _Book.open(customer, now, key=idempotency_key)
         first = book.replay(idempotency_key, kind=EntryKind.REDEEM, points=-points)
         if first is not None:
             return first
@@ -632,8 +684,8 @@ def points_adjust(
         raise ReasonRequired("an adjustment needs a reason", field="reason")
     if not (actor or "").strip():
         raise ReasonRequired("an adjustment needs to say who made it", field="actor")
-    with write_atomic(), ledger_sql.write_batch():
-        book = _Book.open(customer, now)
+    with write_atomic(), write_batch.write():
+        book = _Book.open(customer, now, key=idempotency_key)
         first = book.replay(idempotency_key, kind=EntryKind.ADJUST, points=points)
         if first is not None:
             return first
