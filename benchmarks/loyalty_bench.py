@@ -290,15 +290,16 @@ async def drive(
 
 def print_table(results: list[tuple[str, dict[str, dict[str, object]]]], target: str) -> None:
     """The numbers a reader needs, one line per phase and request kind. The CPU columns are
-    milliseconds of CPU per request in the gunicorn workers and in PostgreSQL (all requests of
-    the phase together), and the request rate those two alone would allow on all the machine's
-    cores (what the server could do with the load generator and other work elsewhere)."""
+    milliseconds of CPU per request in the gunicorn workers, in PostgreSQL and in this load
+    generator (all requests of the phase together), and the request rate the first two alone
+    would allow on all the machine's cores (what the server could do with the load generator
+    and other work elsewhere)."""
     print()
     print(
         f"{'phase':<30} {'kind':<7} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'cpu ms: app':>11} {'db':>5} {'cap/s':>6}  statuses"
+        f"{'cpu ms: app':>11} {'db':>5} {'client':>6} {'cap/s':>6}  statuses"
     )
-    print("-" * 110)
+    print("-" * 117)
     for phase, by_label in results:
         cpu = by_label.get("cpu", {})
         for label in ("noop", "writes", "earn", "redeem"):
@@ -308,12 +309,13 @@ def print_table(results: list[tuple[str, dict[str, dict[str, object]]]], target:
             shown = label in ("noop", "writes") and cpu
             app = f"{cpu['app_ms']:.2f}" if shown else ""
             db = f"{cpu['db_ms']:.2f}" if shown else ""
+            client = f"{cpu['client_ms']:.2f}" if shown else ""
             cap = f"{cpu['capacity_per_s']:.0f}" if shown else ""
             print(
                 f"{phase:<30} {label:<7} {row['per_second']:>7} {row['p50_ms']!s:>8} "
-                f"{row['p99_ms']!s:>8} {app:>11} {db:>5} {cap:>6}  {row['statuses']}"
+                f"{row['p99_ms']!s:>8} {app:>11} {db:>5} {client:>6} {cap:>6}  {row['statuses']}"
             )
-    print("-" * 110)
+    print("-" * 117)
     print(target)
 
 
@@ -402,7 +404,9 @@ def main() -> None:
             def phase(make: Callable[[], Request], rate: float | None = None) -> dict[str, Any]:
                 app0 = tree_cpu_seconds(server.pid)
                 db0 = tree_cpu_seconds(postmaster) if postmaster else 0.0
+                client0 = time.process_time()
                 out: dict[str, Any] = asyncio.run(drive(port, n, t, make, rate=rate))
+                client = time.process_time() - client0
                 app = tree_cpu_seconds(server.pid) - app0
                 db = (tree_cpu_seconds(postmaster) - db0) if postmaster else 0.0
                 done = sum(int(v["requests"]) for k, v in out.items() if k != "writes")
@@ -410,6 +414,7 @@ def main() -> None:
                     per = (app + db) / done
                     out["cpu"] = {
                         "app_ms": 1000 * app / done, "db_ms": 1000 * db / done,
+                        "client_ms": 1000 * client / done,
                         "capacity_per_s": (os.cpu_count() or 1) / per if per else 0.0,
                     }
                 return out

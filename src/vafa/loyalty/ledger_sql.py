@@ -41,7 +41,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model
+from django.db.models.base import ModelState
 
 from vafa.core import batch as write_batch
 from vafa.core.rawsql import connection as _db
@@ -124,13 +126,26 @@ def _lock(value: int | str, *, by_external_id: bool) -> tuple[Member, ProgramSet
         return None
     member = _instance(db, Member, row[:member_width])
     external_id = str(row[member_width])
-    settings_row = row[member_width + 1 : member_width + 1 + settings_width]
-    program = (
-        _instance(db, ProgramSettings, settings_row)
-        if settings_row[0] is not None
-        else ProgramSettings(pk=1)
-    )
+    program = _program(db, row[member_width + 1 : member_width + 1 + settings_width])
     return member, program, external_id
+
+
+_default_program: dict[str, Any] = {}
+
+
+def _program(db: BaseDatabaseWrapper, row: tuple[Any, ...]) -> ProgramSettings:
+    """The settings read from `row`, or the defaults (unsaved) before the merchant saved any:
+    a copy of defaults built once, since building them (`Model.__init__` over every field's
+    default) was a fifth of an optimistic read's CPU. Every value is immutable."""
+    if row[0] is not None:
+        return _instance(db, ProgramSettings, row)
+    if not _default_program:
+        template = ProgramSettings(pk=1)
+        _default_program.update((k, v) for k, v in vars(template).items() if k != "_state")
+    program = ProgramSettings.__new__(ProgramSettings)
+    program.__dict__.update(_default_program)
+    program._state = ModelState()
+    return program
 
 
 # The rows of `open_lots`' single statement are told apart by their first column.
@@ -324,12 +339,7 @@ def read_unlocked(
     at = 1 + member_width
     member = _instance(db, Member, head[1:at])
     external_id = str(head[at])
-    settings_row = head[at + 1 : at + 1 + settings_width]
-    program = (
-        _instance(db, ProgramSettings, settings_row)
-        if settings_row[0] is not None
-        else ProgramSettings(pk=1)
-    )
+    program = _program(db, head[at + 1 : at + 1 + settings_width])
     at += 1 + settings_width
     key_used, endpoints, cheapest = head[at : at + 3]
     if isinstance(endpoints, str):  # Django reads json as text, for JSONField to parse
