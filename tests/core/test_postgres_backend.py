@@ -4,6 +4,7 @@ connection is reused without a round trip, one the server closed is replaced."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -52,3 +53,24 @@ def test_a_healthy_connection_costs_no_query_and_a_closed_one_is_replaced(
 
     assert checks == [False] and connection.connection is None
     assert _backend_pid() != first  # a fresh connection answers
+
+
+def test_timestamps_come_back_aware_in_utc_through_the_compiled_loader() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the PostgreSQL backend: runs in the PostgreSQL pass")
+    from vafa.core.postgresql.base import UTCTimestamptzLoader
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT %s::timestamptz, '2026-03-20 23:30:00.123456+03:30'::timestamptz, "
+            "NULL::timestamptz",
+            [datetime(2026, 11, 24, 8, 0, tzinfo=UTC)],
+        )
+        written, tehran, missing = cursor.fetchone()
+        oid = connection.connection.adapters.types["timestamptz"].oid
+        loader = connection.connection.adapters.get_loader(oid, psycopg.pq.Format.TEXT)
+
+    assert loader is UTCTimestamptzLoader
+    assert written == datetime(2026, 11, 24, 8, 0, tzinfo=UTC) and written.tzinfo is UTC
+    assert tehran == datetime(2026, 3, 20, 20, 0, 0, 123456, tzinfo=UTC) and tehran.tzinfo is UTC
+    assert missing is None

@@ -10,19 +10,53 @@ Django's own check (`SELECT 1`), and the connection is replaced when that fails,
 
 What it cannot see is a server that vanished without a word (a network cut): there `SELECT 1`
 would only have failed after the TCP timeout too, and the request fails as it would have.
+
+It also reads `timestamptz` values with psycopg's compiled loader. Django registers a Python
+subclass of psycopg's pure-Python loader, only to set the result's zone to UTC; with the
+session's time zone UTC (Django sets it so with `USE_TZ`) the compiled loader already returns
+`datetime.timezone.utc` values, at a fraction of the cost (each loyalty write reads a dozen).
 """
 
 from __future__ import annotations
 
+import datetime
 import select
+from typing import Any
 
+import psycopg
+from django.conf import settings
 from django.db.backends.postgresql import base
 from psycopg import pq
+from psycopg.adapt import Loader
+
+_TIMESTAMPTZ = psycopg.adapters.types["timestamptz"].oid
+# psycopg's default `timestamptz` text loader: the compiled one where psycopg-binary is installed.
+_Compiled: type[Loader] = psycopg.adapters.get_loader(_TIMESTAMPTZ, pq.Format.TEXT)  # type: ignore[assignment]
+
+
+class UTCTimestamptzLoader(Loader):
+    """psycopg's own loader (which cannot be subclassed), labelled with the zone Django expects:
+    Django compares `timezone` before each cursor and would otherwise put its own back."""
+
+    timezone = datetime.UTC
+
+    def __init__(self, oid: int, context: Any = None) -> None:
+        super().__init__(oid, context)
+        self.load = _Compiled(oid, context).load  # type: ignore[method-assign]
+
+    def load(self, data: Any) -> Any:  # replaced per instance by the compiled loader's
+        raise NotImplementedError
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     health_check_enabled: bool
     health_check_done: bool
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        connection = super().get_new_connection(conn_params)
+        if settings.USE_TZ and self.timezone is datetime.UTC:
+            connection.adapters.register_loader(_TIMESTAMPTZ, UTCTimestamptzLoader)
+        return connection
 
     def close_if_health_check_failed(self) -> None:
         if self.connection is None or not self.health_check_enabled or self.health_check_done:
