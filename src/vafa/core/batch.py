@@ -71,7 +71,7 @@ class Batch:
     inserts: list[tuple[type[Model], tuple[str, ...], list[Any]]] = dataclasses.field(
         default_factory=list
     )
-    # (model, pk) -> {column: value}; and the rows whose version column goes up by one.
+    # (model, pk) -> {column: value}; and the version column each updated row bumps, if any.
     updates: dict[tuple[type[Model], int], dict[str, Any]] = dataclasses.field(
         default_factory=dict
     )
@@ -82,7 +82,7 @@ class Batch:
     _reading: bool = False
 
     def pending(self) -> bool:
-        return bool(self.inserts or self.updates or self.bumps)
+        return bool(self.inserts or self.updates)
 
     def insert(self, model: type[Model], columns: tuple[str, ...], values: list[Any]) -> None:
         self.inserts.append((model, columns, values))
@@ -139,34 +139,21 @@ class Batch:
         inserts, updates, bumps = self.inserts, self.updates, self.bumps
         self.inserts, self.updates, self.bumps = [], {}, {}
         guarded = (guard.model, guard.pk) if guard is not None else None
-        shape_updates = tuple(
-            (model, tuple(values), bumps.get((model, pk)))
-            for (model, pk), values in updates.items()
-            if (model, pk) != guarded
-        )
-        plain_bumps = tuple(
-            (model, column)
-            for (model, pk), column in bumps.items()
-            if (model, pk) not in updates and (model, pk) != guarded
-        )
-        guard_sets = tuple(updates.get(guarded, {})) if guarded else ()
+        # Every updated row but the guard's (whose sets go into the guard clause).
+        others = [(key, sets) for key, sets in updates.items() if key != guarded]
+        guard_sets = updates.get(guarded, {}) if guarded is not None else {}
         shape = (
-            None if guard is None else (guard.model, guard.column, guard_sets),
+            None if guard is None else (guard.model, guard.column, tuple(guard_sets)),
             tuple((model, columns) for model, columns, _ in inserts),
-            shape_updates,
-            plain_bumps,
+            tuple((key[0], tuple(sets), bumps.get(key)) for key, sets in others),
         )
         params: list[Any] = []
-        if guard is not None and guarded is not None:
-            params += [*updates.get(guarded, {}).values(), guard.pk, guard.version]
+        if guard is not None:
+            params += [*guard_sets.values(), guard.pk, guard.version]
         for _, _, row in inserts:
             params += row
-        for (model, pk), sets in updates.items():
-            if (model, pk) != guarded:
-                params += [*sets.values(), pk]
-        for (model, pk), _column in bumps.items():
-            if (model, pk) not in updates and (model, pk) != guarded:
-                params.append(pk)
+        for (_, pk), sets in others:
+            params += [*sets.values(), pk]
         sql = rawsql.statement(db, f"batch:{shape}", lambda: _batch_sql(db, *shape))
         self.flushing = True
         try:
@@ -184,7 +171,6 @@ def _batch_sql(
     guard: tuple[type[Model], str, tuple[str, ...]] | None,
     inserts: tuple[tuple[type[Model], tuple[str, ...]], ...],
     updates: tuple[tuple[type[Model], tuple[str, ...], str | None], ...],
-    bumps: tuple[tuple[type[Model], str], ...],
 ) -> str:
     """The one statement of a batch of this shape (built once per shape: a write books the
     same few shapes over and over, which also lets PostgreSQL reuse a prepared plan)."""
@@ -214,12 +200,6 @@ def _batch_sql(
             assignments.append(f"{q(bump)} = {table}.{q(bump)} + 1")
         clauses.append(
             f"u{n} AS (UPDATE {table} SET {', '.join(assignments)}{source} "
-            f"WHERE {table}.{q(model._meta.pk.column)} = %s)"
-        )
-    for n, (model, column) in enumerate(bumps):
-        table = q(model._meta.db_table)
-        clauses.append(
-            f"b{n} AS (UPDATE {table} SET {q(column)} = {table}.{q(column)} + 1{source} "
             f"WHERE {table}.{q(model._meta.pk.column)} = %s)"
         )
     last = "SELECT count(*) FROM g" if guard is not None else "SELECT 1"
