@@ -90,10 +90,8 @@ class Batch:
     def insert_instance(self, obj: Model) -> None:
         """Hold the insert of a new row whose id the database assigns, its values prepared as
         `save()` would prepare them."""
-        db = rawsql.connection()
-        fields = [f for f in obj._meta.concrete_fields if not f.primary_key]
-        values = [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in fields]
-        self.insert(type(obj), tuple(str(f.column) for f in fields), values)
+        columns = tuple(str(f.column) for f in rawsql.insert_fields(type(obj)))
+        self.insert(type(obj), columns, rawsql.insert_values(rawsql.connection(), obj))
 
     def holds_insert(self, model: type[Model], pk: int) -> bool:
         """Whether an insert of this row (with its id first) is still held."""

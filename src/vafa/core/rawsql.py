@@ -46,6 +46,23 @@ def fields(model: type[Model]) -> list[Field[Any, Any]]:
     return list(model._meta.concrete_fields)
 
 
+_insert_field_lists: dict[type[Model], list[Field[Any, Any]]] = {}
+
+
+def insert_fields(model: type[Model]) -> list[Field[Any, Any]]:
+    """The concrete fields a new row is inserted with: all but the primary key."""
+    found = _insert_field_lists.get(model)
+    if found is None:
+        found = _insert_field_lists[model] = [f for f in fields(model) if not f.primary_key]
+    return found
+
+
+def insert_values(db: BaseDatabaseWrapper, obj: Model) -> list[Any]:
+    """The values of `insert_fields` for a new row, prepared as `save()` prepares them
+    (`pre_save` for auto_now fields; defaults were set by `__init__`)."""
+    return [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in insert_fields(type(obj))]
+
+
 def row_converters(db: BaseDatabaseWrapper, model: type[Model]) -> list[Converter | None]:
     """Per concrete field, the function turning a raw database value into the Python value
     exactly as the ORM's compiler would (e.g. SQLite's naive datetimes into aware ones), or

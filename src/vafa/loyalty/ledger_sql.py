@@ -42,12 +42,13 @@ from datetime import datetime
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field, Model
+from django.db.models import Model
 from django.db.models.base import ModelState
 
 from vafa.core import batch as write_batch
 from vafa.core.rawsql import connection as _db
 from vafa.core.rawsql import fields as _fields
+from vafa.core.rawsql import insert_fields, insert_values
 from vafa.core.rawsql import instance as _instance
 from vafa.core.rawsql import statement as _sql
 from vafa.customers.models import Customer
@@ -370,9 +371,8 @@ def insert(obj: Model) -> None:
     concerns updates). Sets the primary key and marks the instance as stored."""
     db = _db()
     meta = obj._meta
-    fields = _insert_fields(type(obj))
-    # `pre_save` as `save()` would call it (auto_now fields); defaults were set by __init__.
-    values = [f.get_db_prep_save(f.pre_save(obj, add=True), db) for f in fields]
+    fields = insert_fields(type(obj))
+    values = insert_values(db, obj)
     batch = write_batch.active()
     reserved = batch.take_id(type(obj)) if batch is not None else None
     if batch is not None and reserved is not None:
@@ -398,57 +398,49 @@ def insert(obj: Model) -> None:
     obj._state.db = db.alias
 
 
-_insert_field_lists: dict[type[Model], list[Field[Any, Any]]] = {}
-
-
-def _insert_fields(model: type[Model]) -> list[Field[Any, Any]]:
-    found = _insert_field_lists.get(model)
-    if found is None:
-        found = _insert_field_lists[model] = [f for f in _fields(model) if not f.primary_key]
-    return found
-
-
 def _insert_columns(model: type[Model]) -> tuple[str, ...]:
-    """The columns of a batched insert: the (reserved) id, then `_insert_fields`."""
-    return (str(model._meta.pk.column), *(str(f.column) for f in _insert_fields(model)))
+    """The columns of a batched insert: the (reserved) id, then `insert_fields`."""
+    return (str(model._meta.pk.column), *(str(f.column) for f in insert_fields(model)))
 
 
 def set_lot_remaining(lot_id: int, remaining: int) -> None:
-    db = _db()
     batch = write_batch.active()
-    if batch is not None:
+    if batch is not None and batch.holds_insert(Lot, lot_id):
         # The parts of one data-modifying WITH statement share a snapshot: an UPDATE there
         # cannot see a row INSERTed by the same statement and would change nothing. So a lot
         # whose insert is still held goes out first (no caller does this today; this keeps a
         # future one from silently leaving points spendable).
-        if batch.holds_insert(Lot, lot_id):
-            if batch.optimistic:
-                raise write_batch.NeedsLock("a lot changed in the write that opens it")
-            batch.flush(db)
-        batch.update(Lot, lot_id, {"remaining": remaining})
-        return
-    sql = _sql(
-        db, "ledger:set_lot_remaining",
-        lambda: f"UPDATE {_q(Lot._meta.db_table)} SET {_q('remaining')} = %s "
-        f"WHERE {_q('id')} = %s",
-    )
-    with db.cursor() as cursor:
-        cursor.execute(sql, [remaining, lot_id])
+        if batch.optimistic:
+            raise write_batch.NeedsLock("a lot changed in the write that opens it")
+        batch.flush(_db())
+    _update(Lot, lot_id, {"remaining": remaining})
 
 
 def set_member_cache(member_id: int, balance: int, debt: int) -> None:
     """Write the member's cached balance and debt (under the member's lock, or guarded by its
     version in an optimistic write) and bump its version: every write of the member's ledger
     ends here, which is what lets an optimistic write notice a change since its read."""
+    _update(Member, member_id, {"balance": balance, "debt": debt}, bump="version")
+
+
+def _update(
+    model: type[Model], pk: int, values: dict[str, Any], *, bump: str | None = None
+) -> None:
+    """Set `values` (and increment the `bump` column) on one row: held by the write batch when
+    one is open, else at once."""
     db = _db()
     batch = write_batch.active()
     if batch is not None:
-        batch.update(Member, member_id, {"balance": balance, "debt": debt}, bump="version")
+        batch.update(model, pk, values, bump=bump)
         return
-    sql = _sql(
-        db, "ledger:set_member_cache",
-        lambda: f"UPDATE {_q(Member._meta.db_table)} SET {_q('balance')} = %s, "
-        f"{_q('debt')} = %s, {_q('version')} = {_q('version')} + 1 WHERE {_q('id')} = %s",
-    )
+
+    def build() -> str:
+        sets = [f"{_q(column)} = %s" for column in values]
+        if bump is not None:
+            sets.append(f"{_q(bump)} = {_q(bump)} + 1")
+        table = _q(model._meta.db_table)
+        return f"UPDATE {table} SET {', '.join(sets)} WHERE {_q(model._meta.pk.column)} = %s"
+
+    sql = _sql(db, f"ledger:update:{model._meta.label}:{tuple(values)}:{bump}", build)
     with db.cursor() as cursor:
-        cursor.execute(sql, [balance, debt, member_id])
+        cursor.execute(sql, [*values.values(), pk])
