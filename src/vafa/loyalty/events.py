@@ -126,7 +126,7 @@ def publish(
     if webhooks and event.name in WEBHOOK_EVENTS:
         if endpoints is None:
             endpoints = [(e.pk, e.events) for e in WebhookEndpoint.objects.all()]
-        wanted = [pk for pk, names in endpoints if not names or event.name in names]
+        wanted = [pk for pk, names in endpoints if WebhookEndpoint.wanted_by(names, event.name)]
         rows = [
             WebhookDelivery(
                 endpoint_id=pk,

@@ -724,8 +724,10 @@ class WebhookEndpoint(models.Model):
     def __str__(self) -> str:
         return self.url
 
-    def wants(self, event: str) -> bool:
-        return not self.events or event in self.events
+    @staticmethod
+    def wanted_by(events: list[str], event: str) -> bool:
+        """Whether an endpoint asking for `events` (empty: all) gets `event`."""
+        return not events or event in events
 
 
 class DeliveryStatus(models.TextChoices):
