@@ -291,10 +291,8 @@ class _Book:
             raise write_batch.NeedsLock("no member row yet")
         book = cls(read.member, now, program or read.program)
         book._customer_ref = read.external_id
-        book._lots, book._webhooks = read.lots.lots, read.lots.webhooks
+        book._keep(read.lots, listening=listening)
         book._endpoints = read.endpoints
-        if listening:
-            book._cheapest = read.lots.cheapest
         if key is not None and not read.lots.key_used:
             book._fresh_key = key
         return book
@@ -420,10 +418,14 @@ class _Book:
         """Read the member's open lots (and what rides along in the same statement)."""
         listening = events.has_subscribers(events.REWARD_AVAILABLE)
         read = ledger_sql.open_lots(self.member.pk, key, cheapest_at=self.now if listening else None)
+        self._keep(read, listening=listening)
+        return read
+
+    def _keep(self, read: ledger_sql.OpenLots, *, listening: bool) -> None:
+        """Keep what was read with the lots (the cheapest reward only when it was asked for)."""
         self._lots, self._webhooks = read.lots, read.webhooks
         if listening:
             self._cheapest = read.cheapest
-        return read
 
     def _live_lots(self) -> list[Lot]:
         lots = self._lots if self._lots is not None else self._read_lots().lots
