@@ -2,9 +2,12 @@
 
 Starts a throwaway PostgreSQL cluster (Debian's `initdb`/`pg_ctl`, as in the tests; note it runs
 with `fsync=off`, so the numbers are for CPU and locking, not for the disk), migrates it, creates
-`--members` members with 1,000 points each, then serves the project with gunicorn plus one extra
-no-op Django view (`/bench/noop`, same middleware, no database) on the same server. The writes are
-half `POST /api/v1/members/{id}/adjustments` (+1 point, "earn") and half `POST …/redemptions`
+`--members` members with 1,000 points each and `--history` earlier entries each (with as many
+stored API answers), and has PostgreSQL gather statistics as autovacuum would have in a shop
+that has been running (statements prepared against empty tables would otherwise keep plans made
+for empty tables, and what gets measured is the first minute of a new shop), then serves the
+project with gunicorn plus one extra no-op Django view (`/bench/noop`, same middleware, no
+database) on the same server. The writes are half `POST /api/v1/members/{id}/adjustments` (+1 point, "earn") and half `POST …/redemptions`
 (1 point, "redeem"), each with a fresh `Idempotency-Key` and a random member.
 
 An asyncio client holds `--clients` HTTP/1.1 keep-alive connections and runs two kinds of load:
@@ -21,7 +24,7 @@ An asyncio client holds `--clients` HTTP/1.1 keep-alive connections and runs two
 
 It prints one table (requests/s, p50, p99, for earn and redeem apart, next to the no-op view),
 with the CPU milliseconds each request cost the gunicorn workers ("app") and PostgreSQL ("db"),
-read from /proc for the server's process trees, and the request rate those alone would allow
+read from /proc for every process of the two servers through the phase (`CpuMeter`), and the request rate those alone would allow
 on all cores ("cap/s"): on a shared machine the wall-clock numbers mostly measure the
 neighbours, the CPU cost per request much less so. It checks the ledger afterwards
 (`ledger_reconcile` must find nothing).
@@ -54,6 +57,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -96,18 +100,34 @@ urlpatterns = [path("bench/noop", noop), path("", include("vafa.urls"))]
 SEED = """\
 import django, json, sys
 django.setup()
+from django.db import connection
+from django.utils import timezone
+from vafa.core.models import IdempotencyRecord
 from vafa.core.services import apikey_create
 from vafa.customers.models import Customer
 from vafa.loyalty.services import points_adjust
 
-members = int(sys.argv[1])
+members, history = int(sys.argv[1]), int(sys.argv[2])
 Customer.objects.bulk_create(
     [Customer(external_id=f"m{i}") for i in range(members)], batch_size=1000
 )
 for customer in Customer.objects.all():
     points_adjust(customer=customer, points=1000, reason="bench seed", actor="bench",
                   idempotency_key="seed")
-print(json.dumps({"key": apikey_create(name="bench")[1]}))
+    for n in range(history):  # a shop that has been running: some history per member
+        points_adjust(customer=customer, points=(-1) ** n, reason="bench history",
+                      actor="bench", idempotency_key=f"history-{n}")
+api_key, raw_key = apikey_create(name="bench")
+now = timezone.now()
+IdempotencyRecord.objects.bulk_create(  # and the API calls that made it
+    [IdempotencyRecord(api_key=api_key, key=f"history-{n}", method="POST", path="/api/v1/",
+                       request_hash="", status_code=201, response_body={}, created_at=now)
+     for n in range(members * history)],
+    batch_size=5000,
+)
+with connection.cursor() as cursor:  # the statistics autovacuum would have gathered by now
+    cursor.execute("VACUUM ANALYZE")
+print(json.dumps({"key": raw_key}))
 """
 
 CHECK = """\
@@ -119,34 +139,75 @@ print(json.dumps({"problems": len(ledger_reconcile()), "entries": LedgerEntry.ob
 """
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
+def processes_cpu(roots: dict[str, int]) -> dict[str, dict[int, float]]:
+    """User + system CPU seconds of each root process and all its descendants, by pid, from
+    one pass over /proc (Linux)."""
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
                 continue
-            tree.setdefault(ppid, []).append(int(entry.name))
-    return tree
+            pid = int(entry.name)
+            parent[pid] = int(fields[1])
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parent.items():
+        children.setdefault(ppid, []).append(pid)
+    out: dict[str, dict[int, float]] = {}
+    for name, root in roots.items():
+        found, todo = out.setdefault(name, {}), [root]
+        while todo:
+            pid = todo.pop()
+            todo += children.get(pid, [])
+            if pid in cpu:
+                found[pid] = cpu[pid]
+    return out
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """User + system CPU time of a process and all its descendants, live or reaped (Linux
-    /proc): the difference between two readings is the CPU a phase cost the server, whatever
-    else loads the machine."""
-    tree, total, todo = _children(), 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        todo += tree.get(pid, [])
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # utime + stime, and cutime + cstime: the CPU of children it already reaped (a
-        # PostgreSQL backend whose connection Django closed after CONN_MAX_AGE).
-        total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    return total
+class CpuMeter:
+    """The CPU a phase cost the processes under some roots, whatever else loads the machine.
+
+    A thread reads every process's CPU time every `interval` seconds (about 2 ms of this
+    process's CPU per reading, counted in the "client" column), so a process that ends
+    during the phase (a PostgreSQL backend whose connection Django closed after CONN_MAX_AGE)
+    is charged what it used in the phase up to its last reading, not its whole life: reading
+    the parent's count of its reaped children would put the CPU of earlier phases on this one.
+    A process that starts during the phase counts from zero."""
+
+    def __init__(self, roots: dict[str, int | None], interval: float = 0.5) -> None:
+        self.roots = {name: pid for name, pid in roots.items() if pid}
+        self.interval = interval
+        self.first: dict[str, dict[int, float]] = {}
+        self.last: dict[str, dict[int, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _read(self) -> None:
+        for name, pids in processes_cpu(self.roots).items():
+            self.last.setdefault(name, {}).update(pids)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._read()
+
+    def __enter__(self) -> CpuMeter:
+        self.first = processes_cpu(self.roots)
+        self.last = {name: dict(pids) for name, pids in self.first.items()}
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._read()
+
+    def seconds(self, name: str) -> float:
+        first = self.first.get(name, {})
+        return sum(cpu - first.get(pid, 0.0) for pid, cpu in self.last.get(name, {}).items())
 
 
 def postmaster_pid(port: int) -> int | None:
@@ -329,6 +390,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0,
                         help="open-loop requests/s in all (0: skip the open-loop phases)")
     parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--history", type=int, default=10,
+                        help="earlier ledger entries (and API calls) per member")
     parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4, help="per gthread worker")
@@ -363,7 +426,8 @@ def main() -> None:
             [python, "-m", "django", "migrate", "-v", "0"], check=True, env=env, cwd=home
         )
         seeded = subprocess.run(
-            [python, "-c", SEED, str(args.members)], check=True, env=env, cwd=home,
+            [python, "-c", SEED, str(args.members), str(args.history)], check=True, env=env,
+            cwd=home,
             capture_output=True, text=True,
         )
         key = json.loads(seeded.stdout.strip().splitlines()[-1])["key"]
@@ -405,13 +469,12 @@ def main() -> None:
             postmaster = postmaster_pid(pg.port)
 
             def phase(make: Callable[[], Request], rate: float | None = None) -> dict[str, Any]:
-                app0 = tree_cpu_seconds(server.pid)
-                db0 = tree_cpu_seconds(postmaster) if postmaster else 0.0
                 client0 = time.process_time()
-                out: dict[str, Any] = asyncio.run(drive(port, n, t, make, rate=rate))
+                with CpuMeter({"app": server.pid, "db": postmaster}) as meter:
+                    out: dict[str, Any] = asyncio.run(drive(port, n, t, make, rate=rate))
+                # The meter's thread runs in this process too; its share is small but counted.
                 client = time.process_time() - client0
-                app = tree_cpu_seconds(server.pid) - app0
-                db = (tree_cpu_seconds(postmaster) - db0) if postmaster else 0.0
+                app, db = meter.seconds("app"), meter.seconds("db")
                 done = sum(int(v["requests"]) for k, v in out.items() if k != "writes")
                 if done:
                     per = (app + db) / done
@@ -439,6 +502,7 @@ def main() -> None:
         ledger = json.loads(checked.stdout.strip().splitlines()[-1])
         setup = {
             "clients": args.clients, "seconds": args.seconds, "members": args.members,
+            "history": args.history,
             "gunicorn": f"{args.worker_class} {args.workers}x{args.threads}",
             "health_checks": args.health_checks,
             "server_side_binding": args.server_side_binding, "cpus": os.cpu_count(),
