@@ -244,3 +244,36 @@ def test_a_lot_booked_and_spent_in_the_same_batch_keeps_what_was_spent(
         ledger_sql.set_lot_remaining(lot.pk, 3)
 
     assert Lot.objects.get(pk=lot.pk).remaining == 3
+
+
+def test_spending_part_of_a_lot_updates_it_in_place(program: ProgramSettings) -> None:
+    """A redemption that leaves points in a lot is a HOT update on PostgreSQL (no new index
+    entries, no dead row for vacuum): the open-lot indexes are partial on the generated
+    `is_open` flag, which only changes when the lot runs out, not on `remaining`."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's HOT updates: runs in the PostgreSQL pass")
+    customer = Customer.objects.create(external_id="c-hot")
+    services.points_adjust(
+        customer=customer, points=100, reason="welcome", actor="test", idempotency_key="a"
+    )
+
+    def lot_updates() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+                "WHERE relname = %s",
+                [Lot._meta.db_table],
+            )
+            row = cursor.fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    before = lot_updates()
+    services.points_redeem(customer=customer, points=10, idempotency_key="r1")
+    updated, hot = (now - then for now, then in zip(lot_updates(), before, strict=True))
+    assert Lot.objects.get(member__customer=customer).remaining == 90
+    assert updated == 1 and hot == 1
+
+    services.points_redeem(customer=customer, points=90, idempotency_key="r2")
+    lot = Lot.objects.get(member__customer=customer)
+    assert lot.remaining == 0 and lot.is_open is False
+    assert not Lot.objects.filter(member__customer=customer, is_open=True).exists()

@@ -50,10 +50,13 @@ _insert_field_lists: dict[type[Model], list[Field[Any, Any]]] = {}
 
 
 def insert_fields(model: type[Model]) -> list[Field[Any, Any]]:
-    """The concrete fields a new row is inserted with: all but the primary key."""
+    """The concrete fields a new row is inserted with: all but the primary key and the columns
+    the database computes (`GeneratedField`)."""
     found = _insert_field_lists.get(model)
     if found is None:
-        found = _insert_field_lists[model] = [f for f in fields(model) if not f.primary_key]
+        found = _insert_field_lists[model] = [
+            f for f in fields(model) if not f.primary_key and not f.generated
+        ]
     return found
 
 

@@ -168,7 +168,7 @@ def _open_lots_sql(*, with_key: bool, with_cheapest: bool, with_ids: bool = Fals
     pad = ", ".join(["NULL"] * (len(_fields(Lot)) - 1))
     parts = [
         f"SELECT {_LOT}, {_columns(Lot, 'l')} FROM {_q(Lot._meta.db_table)} l "
-        f"WHERE l.{_q('member_id')} = %s AND l.{_q('remaining')} > 0",
+        f"WHERE l.{_q('member_id')} = %s AND l.{_q('is_open')}",
     ]
     if with_key:
         parts.append(
@@ -281,7 +281,7 @@ def _read_unlocked_sql(*, by_external_id: bool, with_key: bool, with_cheapest: b
         f"SELECT {_LOT}, {nulls(len(member) + 1 + len(settings) + len(extras))}, "
         f"{_columns(Lot, 'l')} FROM {_q(Lot._meta.db_table)} l "
         # Scalar subqueries, not joins or correlations, keep the plans on the member indexes.
-        f"WHERE l.{_q('member_id')} = (SELECT m.{_q('id')} FROM m) AND l.{_q('remaining')} > 0"
+        f"WHERE l.{_q('member_id')} = (SELECT m.{_q('id')} FROM m) AND l.{_q('is_open')}"
     )
 
 

@@ -465,6 +465,17 @@ class Lot(models.Model):
     # When the `reward.available` scan took the end of this lot's pending time into account
     # (set at once for points available from the start): each maturing is looked at once.
     maturity_noticed_at = models.DateTimeField(_("maturity noticed at"), null=True, blank=True)
+    # Whether points are left (remaining > 0), kept by the database. The open-lot indexes are
+    # partial on this flag rather than on `remaining`: a column in an index's condition makes
+    # every change of it an update PostgreSQL cannot do in place (no HOT update), so each
+    # redemption wrote a new entry into every index of the lot and left a dead row version for
+    # vacuum. The flag changes once, when the lot runs out; look-ups of open lots filter on it.
+    is_open = models.GeneratedField(
+        expression=Q(remaining__gt=0),
+        output_field=models.BooleanField(),
+        db_persist=True,
+        verbose_name=_("has points left"),
+    )
 
     class Meta:
         verbose_name = _("points lot")
@@ -473,11 +484,11 @@ class Lot(models.Model):
         indexes = [
             models.Index(
                 fields=["member", "expires_at"],
-                condition=Q(remaining__gt=0),
+                condition=Q(is_open=True),
                 name="loyalty_lot_open_member",
             ),
             models.Index(
-                fields=["expires_at"], condition=Q(remaining__gt=0), name="loyalty_lot_open_expiry"
+                fields=["expires_at"], condition=Q(is_open=True), name="loyalty_lot_open_expiry"
             ),
             models.Index(
                 fields=["available_at"],

@@ -121,7 +121,7 @@ def member_balance(*, customer: Customer | int, now: datetime) -> MemberBalance:
     if member is None:
         return MemberBalance(0, 0, 0, 0, 0, 0, (), None)
     lots = (
-        Lot.objects.filter(member=member, remaining__gt=0)
+        Lot.objects.filter(member=member, is_open=True)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .values_list("remaining", "available_at", "expires_at")
     )
@@ -552,7 +552,7 @@ def liability_report(*, now: datetime, months: int = 12) -> LiabilityReport:
     """The liability report over the last `months` calendar months (this one included)."""
     program = program_settings()
     zone = ZoneInfo(settings.TIME_ZONE)
-    live = Lot.objects.filter(remaining__gt=0).filter(
+    live = Lot.objects.filter(is_open=True).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now)
     )
     available = live.filter(available_at__lte=now).aggregate(s=Coalesce(Sum("remaining"), 0))["s"]

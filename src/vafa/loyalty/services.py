@@ -1158,7 +1158,7 @@ def points_expire(*, now: datetime | None = None) -> ExpiryRun:
     now = _aware(now)
     program = program_settings()
     member_ids = list(
-        Lot.objects.filter(remaining__gt=0, expires_at__lte=now)
+        Lot.objects.filter(is_open=True, expires_at__lte=now)
         .values_list("member_id", flat=True)
         .distinct()
     )
@@ -1315,7 +1315,7 @@ def points_expiring_notify(*, now: datetime | None = None, days: int = EXPIRY_NO
     now = _aware(now)
     due = (
         Lot.objects.filter(
-            remaining__gt=0,
+            is_open=True,
             expiry_notified_at__isnull=True,
             expires_at__gt=now,
             expires_at__lte=now + timedelta(days=days),

@@ -150,7 +150,7 @@ class BatchContext:
         # `member_balance(...).available`: unexpired lots whose return window has passed.
         self.points = dict(
             Lot.objects.filter(
-                member__customer_id__in=who, remaining__gt=0, available_at__lte=now
+                member__customer_id__in=who, is_open=True, available_at__lte=now
             )
             .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
             .order_by()
