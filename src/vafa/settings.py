@@ -133,9 +133,11 @@ VAFA_POSTGRES_ENGINE = "vafa.core.postgresql"
 
 def _databases() -> dict[str, Any]:
     default_url = f"sqlite:///{VAFA_HOME / 'vafa.sqlite3'}"
+    # PostgreSQL connections persist for 10 minutes (a quarter more at random, see
+    # `vafa.core.postgresql`): a new one costs its first requests tens of milliseconds.
     config: dict[str, Any] = dict(
         dj_database_url.parse(
-            os.environ.get("DATABASE_URL", default_url), conn_max_age=60, conn_health_checks=True
+            os.environ.get("DATABASE_URL", default_url), conn_max_age=600, conn_health_checks=True
         )
     )
     if config["ENGINE"] == "django.db.backends.sqlite3":

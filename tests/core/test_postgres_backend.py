@@ -74,3 +74,21 @@ def test_timestamps_come_back_aware_in_utc_through_the_compiled_loader() -> None
     assert written == datetime(2026, 11, 24, 8, 0, tzinfo=UTC) and written.tzinfo is UTC
     assert tehran == datetime(2026, 3, 20, 20, 0, 0, 123456, tzinfo=UTC) and tehran.tzinfo is UTC
     assert missing is None
+
+
+def test_connections_end_their_lives_spread_over_a_quarter_of_the_age(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Threads that connect together do not all reconnect in the same second."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the PostgreSQL backend: runs in the PostgreSQL pass")
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 600)
+    lives = []
+    for _ in range(20):
+        connection.close()
+        started = time.monotonic()
+        connection.connect()
+        lives.append(connection.close_at - started)
+    connection.close()
+    assert all(600 <= life <= 750 + 1 for life in lives)
+    assert max(lives) - min(lives) > 20  # spread, not one moment (fails with p < 1e-20)

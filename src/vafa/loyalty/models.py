@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import ExpressionWrapper, F, Q
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
@@ -471,7 +471,7 @@ class Lot(models.Model):
     # redemption wrote a new entry into every index of the lot and left a dead row version for
     # vacuum. The flag changes once, when the lot runs out; look-ups of open lots filter on it.
     is_open = models.GeneratedField(
-        expression=Q(remaining__gt=0),
+        expression=ExpressionWrapper(Q(remaining__gt=0), output_field=models.BooleanField()),
         output_field=models.BooleanField(),
         db_persist=True,
         verbose_name=_("has points left"),

@@ -20,6 +20,7 @@ session's time zone UTC (Django sets it so with `USE_TZ`) the compiled loader al
 from __future__ import annotations
 
 import datetime
+import random
 import select
 from typing import Any
 
@@ -57,6 +58,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if settings.USE_TZ and self.timezone is datetime.UTC:
             connection.adapters.register_loader(_TIMESTAMPTZ, UTCTimestamptzLoader)
         return connection
+
+    def connect(self) -> None:
+        """Django's connect, with the connection's end of life (`CONN_MAX_AGE`) spread over a
+        quarter of the age again. Workers start together and open their connections together;
+        with the same age they would all replace them in the same second, and a new server
+        process's first statements (its catalogue caches, the statements prepared again) cost
+        enough that the requests of that second queue up behind them."""
+        super().connect()
+        max_age = self.settings_dict["CONN_MAX_AGE"]
+        if self.close_at is not None and max_age:
+            self.close_at += random.uniform(0, max_age / 4)
 
     def close_if_health_check_failed(self) -> None:
         if self.connection is None or not self.health_check_enabled or self.health_check_done:

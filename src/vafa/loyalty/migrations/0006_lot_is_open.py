@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='lot',
             name='is_open',
-            field=models.GeneratedField(db_persist=True, expression=models.Q(('remaining__gt', 0)), output_field=models.BooleanField(), verbose_name='has points left'),
+            field=models.GeneratedField(db_persist=True, expression=models.ExpressionWrapper(models.Q(('remaining__gt', 0)), output_field=models.BooleanField()), output_field=models.BooleanField(), verbose_name='has points left'),
         ),
         migrations.AddIndex(
             model_name='lot',
