@@ -5,13 +5,16 @@ Time is frozen by passing `now=` everywhere; `T0` is the moment the stories star
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import count
 from typing import Any
 
 import pytest
+from django.test import Client
 
+from vafa.core.services import apikey_create
 from vafa.customers.models import Customer, Order, OrderStatus
 from vafa.insights.models import AnalysisRun, CustomerScore
 from vafa.loyalty.models import EarningRule, ExpiryPolicy, ProgramSettings, RuleKind
@@ -107,3 +110,28 @@ def zahra(db: None) -> Customer:
 def omid(db: None) -> Customer:
     """A second customer, to show one member's writes never touch another's."""
     return Customer.objects.create(external_id="omid", first_name="امید")
+
+
+class Api:
+    """A client speaking to /api/v1/ with a key and, for writes, an Idempotency-Key."""
+
+    def __init__(self, key: str) -> None:
+        self.client = Client()
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    def post(self, path: str, body: Any = None, *, key: str | None = "k-1") -> Any:
+        headers = dict(self.headers)
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return self.client.post(
+            f"/api/v1{path}", json.dumps(body or {}), content_type="application/json",
+            headers=headers,
+        )
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.client.get(f"/api/v1{path}", params, headers=self.headers)
+
+
+@pytest.fixture
+def api(program: ProgramSettings) -> Api:
+    return Api(apikey_create(name="shop backend")[1])

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
-from tests.loyalty.conftest import make_order, make_score
-from vafa.core.services import apikey_create
+from tests.loyalty.conftest import Api, make_order, make_score
 from vafa.customers.models import Customer
 from vafa.loyalty import services
 from vafa.loyalty.models import (
@@ -35,31 +32,6 @@ from vafa.loyalty.models import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-class Api:
-    """A client speaking to /api/v1/ with a key and, for writes, an Idempotency-Key."""
-
-    def __init__(self, key: str) -> None:
-        self.client = Client()
-        self.headers = {"Authorization": f"Bearer {key}"}
-
-    def post(self, path: str, body: Any = None, *, key: str | None = "k-1") -> Any:
-        headers = dict(self.headers)
-        if key is not None:
-            headers["Idempotency-Key"] = key
-        return self.client.post(
-            f"/api/v1{path}", json.dumps(body or {}), content_type="application/json",
-            headers=headers,
-        )
-
-    def get(self, path: str, **params: Any) -> Any:
-        return self.client.get(f"/api/v1{path}", params, headers=self.headers)
-
-
-@pytest.fixture
-def api(program: ProgramSettings) -> Api:
-    return Api(apikey_create(name="shop backend")[1])
 
 
 def give(customer: Customer, points: int, key: str = "seed") -> None:

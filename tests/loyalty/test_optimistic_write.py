@@ -14,15 +14,13 @@ from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
-from tests.loyalty.test_api import Api
-from vafa.core.services import apikey_create
+from tests.loyalty.conftest import Api
 from vafa.customers.models import Customer
 from vafa.loyalty import events, ledger_sql, services
 from vafa.loyalty.models import (
     LedgerEntry,
     Lot,
     Member,
-    ProgramSettings,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -35,11 +33,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def _postgres_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("the optimistic write is PostgreSQL's: runs in the PostgreSQL pass")
-
-
-@pytest.fixture
-def api(program: ProgramSettings) -> Api:
-    return Api(apikey_create(name="shop backend")[1])
 
 
 def _balance(customer: Customer) -> int:

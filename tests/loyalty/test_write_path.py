@@ -10,8 +10,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from tests.loyalty.conftest import T0
-from tests.loyalty.test_api import Api
+from tests.loyalty.conftest import T0, Api
 from vafa.core import batch
 from vafa.customers.models import Customer
 from vafa.loyalty import events, ledger_sql, selectors, services
@@ -44,13 +43,6 @@ REDEEM_QUERIES = {"postgresql": 4, "sqlite": 8}
 def _statements(captured: CaptureQueriesContext) -> list[str]:
     control = ("BEGIN", "SAVEPOINT", "RELEASE SAVEPOINT", "COMMIT", "ROLLBACK")
     return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(control)]
-
-
-@pytest.fixture
-def api(program: ProgramSettings) -> Api:
-    from vafa.core.services import apikey_create
-
-    return Api(apikey_create(name="shop backend")[1])
 
 
 def test_an_api_earn_and_redeem_take_a_fixed_small_number_of_queries(
