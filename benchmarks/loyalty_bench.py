@@ -7,8 +7,9 @@ stored API answers), and has PostgreSQL gather statistics as autovacuum would ha
 that has been running (statements prepared against empty tables would otherwise keep plans made
 for empty tables, and what gets measured is the first minute of a new shop), then serves the
 project with gunicorn plus one extra no-op Django view (`/bench/noop`, same middleware, no
-database) on the same server. The writes are half `POST /api/v1/members/{id}/adjustments` (+1 point, "earn") and half `POST …/redemptions`
-(1 point, "redeem"), each with a fresh `Idempotency-Key` and a random member.
+database) on the same server. The writes are half `POST /api/v1/members/{id}/adjustments`
+(+1 point, "earn") and half `POST …/redemptions` (1 point, "redeem"), each with a fresh
+`Idempotency-Key` and a random member.
 
 An asyncio client holds `--clients` HTTP/1.1 keep-alive connections and runs two kinds of load:
 
@@ -24,9 +25,9 @@ An asyncio client holds `--clients` HTTP/1.1 keep-alive connections and runs two
 
 It prints one table (requests/s, p50, p99, for earn and redeem apart, next to the no-op view),
 with the CPU milliseconds each request cost the gunicorn workers ("app") and PostgreSQL ("db"),
-read from /proc for every process of the two servers through the phase (`CpuMeter`), and the request rate those alone would allow
-on all cores ("cap/s"): on a shared machine the wall-clock numbers mostly measure the
-neighbours, the CPU cost per request much less so. It checks the ledger afterwards
+read from /proc for every process of the two servers through the phase (`CpuMeter`), and the
+request rate those alone would allow on all cores ("cap/s"): on a shared machine the
+wall-clock numbers mostly measure the neighbours, the CPU cost per request much less so. It checks the ledger afterwards
 (`ledger_reconcile` must find nothing).
 
 Server setup: gunicorn `gthread` (keep-alive; `sync` workers close each connection), 2 workers
@@ -75,8 +76,9 @@ import os
 from vafa.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench_urls"
-# Persistent connections are already the default for PostgreSQL (CONN_MAX_AGE 600 s); the health
-# check (a look at the socket, `SELECT 1` only when the server said something) can be switched off.
+# Persistent connections are already the default for PostgreSQL (CONN_MAX_AGE 600 s); the
+# health check (a look at the socket, `SELECT 1` only when the server said something) can be
+# switched off.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = os.environ.get("BENCH_HEALTH_CHECKS") != "0"  # noqa: F405
 if os.environ.get("BENCH_SERVER_SIDE_BINDING") == "0":
     # The project prepares repeated statements (psycopg server-side binding); this measures
