@@ -85,6 +85,31 @@ def test_an_api_earn_and_redeem_are_three_statements_and_no_transaction(
     assert again.json() == redeemed.json() and _balance(zahra) == 75
 
 
+def test_api_writes_reuse_the_connections_cursor(
+    api: Api, zahra: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a query log, as in production: the three statements of every earn and redeem
+    after the first go through the connection's kept cursor (`rawsql.cursor`)."""
+    api.post("/members/zahra/adjustments", {"points": 100, "reason": "seed"}, key="seed")
+    made: list[object] = []
+    create_cursor = connection.create_cursor
+
+    def counted(*args: Any) -> Any:
+        made.append(cursor := create_cursor(*args))
+        return cursor
+
+    monkeypatch.setattr(connection, "create_cursor", counted)
+
+    for n in range(3):
+        redeemed = api.post("/members/zahra/redemptions", {"points": 10}, key=f"r{n}")
+        assert redeemed.status_code == 201
+        assert api.post("/members/zahra/adjustments", {"points": 1, "reason": "x"},
+                        key=f"e{n}").status_code == 201
+
+    assert made == [] and _balance(zahra) == 73
+    assert ledger_reconcile() == []
+
+
 def test_a_write_committed_between_the_read_and_the_write_sends_it_down_the_locked_path(
     api: Api, zahra: Customer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

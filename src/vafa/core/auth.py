@@ -70,7 +70,7 @@ def _authenticate(raw_key: str, *, idempotency_key: str | None) -> tuple[ApiKey,
     db = rawsql.connection()
     checked = idempotency_key is not None
     params = [idempotency_key, hash_key(raw_key)] if checked else [hash_key(raw_key)]
-    with db.cursor() as cursor:
+    with rawsql.cursor(db) as cursor:
         cursor.execute(_key_sql(db, with_idempotency=checked), params)
         row = cursor.fetchone()
     if row is None:

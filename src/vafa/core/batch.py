@@ -155,7 +155,7 @@ class Batch:
         sql = rawsql.statement(db, f"batch:{shape}", lambda: _batch_sql(db, *shape))
         self.flushing = True
         try:
-            with db.cursor() as cursor:
+            with rawsql.cursor(db) as cursor:
                 cursor.execute(sql, params)
                 written = cursor.fetchone()[0] if guard is not None else 1
         finally:

@@ -164,7 +164,7 @@ def _key_used(request: HttpRequest, api_key: ApiKey, key: str) -> bool:
     if checked is not None and checked[:2] == (api_key.pk, key):
         return bool(checked[2])
     db = rawsql.connection()
-    with db.cursor() as cursor:
+    with rawsql.cursor(db) as cursor:
         cursor.execute(_sql(db, "used"), [api_key.pk, key])
         return cursor.fetchone() is not None
 
@@ -184,7 +184,7 @@ def _store(
     if held is not None:  # goes out with the write's own statement
         held.insert(IdempotencyRecord, _COLUMNS, prepared)
         return
-    with db.cursor() as cursor:
+    with rawsql.cursor(db) as cursor:
         cursor.execute(_sql(db, "insert"), prepared)
 
 

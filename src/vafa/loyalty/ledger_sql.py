@@ -47,6 +47,7 @@ from django.db.models.base import ModelState
 
 from vafa.core import batch as write_batch
 from vafa.core.rawsql import connection as _db
+from vafa.core.rawsql import cursor as _cursor
 from vafa.core.rawsql import fields as _fields
 from vafa.core.rawsql import insert_fields, insert_values
 from vafa.core.rawsql import instance as _instance
@@ -79,7 +80,7 @@ def customer_id_for(external_id: str) -> int | None:
         lambda: f"SELECT {_q('id')} FROM {_q(Customer._meta.db_table)} "
         f"WHERE {_q('external_id')} = %s",
     )
-    with db.cursor() as cursor:
+    with _cursor(db) as cursor:
         cursor.execute(sql, [external_id])
         row = cursor.fetchone()
     return None if row is None else int(row[0])
@@ -119,7 +120,7 @@ def _lock(value: int | str, *, by_external_id: bool) -> tuple[Member, ProgramSet
     member_width = len(_fields(Member))
     settings_width = len(_fields(ProgramSettings))
     db = _db()
-    with db.cursor() as cursor:
+    with _cursor(db) as cursor:
         sql = _sql(db, f"ledger:lock_member:{by_external_id}", lambda: _lock_member_sql(by_external_id))
         cursor.execute(sql, [value])
         row = cursor.fetchone()
@@ -159,7 +160,7 @@ _RESERVED: tuple[type[Model], ...] = (LedgerEntry, Lot, Allocation)
 
 def _sequence(model: type[Model]) -> str:
     """The name of the PostgreSQL sequence behind the model's id (identity) column."""
-    with _db().cursor() as cursor:
+    with _cursor(_db()) as cursor:
         cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [model._meta.db_table, "id"])
         return str(cursor.fetchone()[0])
 
@@ -219,7 +220,7 @@ def open_lots(
         db, f"ledger:open_lots:{with_key}:{with_cheapest}:{with_ids}",
         lambda: _open_lots_sql(with_key=with_key, with_cheapest=with_cheapest, with_ids=with_ids),
     )
-    with db.cursor() as cursor:
+    with _cursor(db) as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if batch is not None:
@@ -330,7 +331,7 @@ def read_unlocked(
                 by_external_id=by_external_id, with_key=with_key, with_cheapest=with_cheapest
             ),
         )
-        with db.cursor() as cursor:
+        with _cursor(db) as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
     head = next((row for row in rows if row[0] == _MEMBER), None)
@@ -391,7 +392,7 @@ def insert(obj: Model) -> None:
             f"RETURNING {_q(meta.pk.column)}"  # PostgreSQL, and SQLite since 3.35
         )
 
-    with db.cursor() as cursor:
+    with _cursor(db) as cursor:
         cursor.execute(_sql(db, f"ledger:insert:{meta.label}", build), values)
         obj.pk = cursor.fetchone()[0]
     obj._state.adding = False
@@ -442,5 +443,5 @@ def _update(
         return f"UPDATE {table} SET {', '.join(sets)} WHERE {_q(model._meta.pk.column)} = %s"
 
     sql = _sql(db, f"ledger:update:{model._meta.label}:{tuple(values)}:{bump}", build)
-    with db.cursor() as cursor:
+    with _cursor(db) as cursor:
         cursor.execute(sql, [*values.values(), pk])
