@@ -24,7 +24,9 @@ Converter = Callable[[Any], Any]
 
 _statements: dict[tuple[str, str], str] = {}
 _converters: dict[tuple[str, type[Model]], list[Converter | None]] = {}
-_attnames: dict[type[Model], list[str]] = {}
+# Per (vendor, model): the attribute names of `fields`, and the row converters (None when no
+# column needs one).
+_plans: dict[tuple[str, type[Model]], tuple[list[str], list[Converter | None] | None]] = {}
 
 
 def connection() -> BaseDatabaseWrapper:
@@ -142,19 +144,29 @@ def instance(db: BaseDatabaseWrapper, model: type[M], values: Sequence[Any]) -> 
     builds it but without running `Model.__init__`'s per-field machinery (a tenth of a loyalty
     earn's CPU went to building the member, settings and lots): the values are set straight
     into the instance's `__dict__`, as `__init__` would for a full row. Models with
-    `pre_init`/`post_init` receivers still go through `from_db`."""
-    converted = [
-        v if c is None else c(v)
-        for c, v in zip(row_converters(db, model), values, strict=True)
-    ]
-    names = _attnames.get(model)
-    if names is None:
-        names = _attnames[model] = [f.attname for f in fields(model)]
-    if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
-        return model.from_db(db.alias, names, converted)
+    `pre_init`/`post_init` receivers still go through `from_db`.
+
+    A write reads a dozen lots, so the per-row work is kept small: the attribute names and
+    whether any column needs converting are worked out once per model and database vendor."""
+    cache_key = (db.vendor, model)
+    plan = _plans.get(cache_key)
+    if plan is None:
+        converters = row_converters(db, model)
+        plan = _plans[cache_key] = (
+            [f.attname for f in fields(model)],
+            converters if any(c is not None for c in converters) else None,
+        )
+    names, steps = plan
+    if steps is not None:
+        values = [v if c is None else c(v) for c, v in zip(steps, values, strict=True)]
+    # Any receiver at all is rare (none in this project); only then ask about this model.
+    if (signals.pre_init.receivers or signals.post_init.receivers) and (
+        signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model)
+    ):
+        return model.from_db(db.alias, names, list(values))
     obj = model.__new__(model)
-    obj.__dict__.update(zip(names, converted, strict=True))
-    obj._state = ModelState()
-    obj._state.adding = False
-    obj._state.db = db.alias
+    obj.__dict__.update(zip(names, values, strict=True))
+    state = obj._state = ModelState()
+    state.adding = False
+    state.db = db.alias
     return obj

@@ -239,6 +239,9 @@ class _Book:
         # The member's lots with points left, read once under the lock and kept current by
         # the book's own writes (nobody else can write them while the lock is held).
         self._lots: list[Lot] | None = None
+        # Whether `_lots` is in spending order: sorted when first needed and again only after
+        # something that can change the order (a new lot, expiries moved for activity).
+        self._lots_sorted = False
         # What this book booked, for the events published when it finishes.
         self.posted: list[LedgerEntry] = []
         self._available_before: int | None = None
@@ -408,6 +411,7 @@ class _Book:
         )
         ledger_sql.insert(lot)
         live.append(lot)
+        self._lots_sorted = False
         if expires_at is not None and expires_at <= self.now:
             self._expire_lot(lot)  # e.g. an order imported long after its points would expire
         else:
@@ -424,12 +428,15 @@ class _Book:
     def _keep(self, read: ledger_sql.OpenLots, *, listening: bool) -> None:
         """Keep what was read with the lots (the cheapest reward only when it was asked for)."""
         self._lots, self._webhooks = read.lots, read.webhooks
+        self._lots_sorted = False
         if listening:
             self._cheapest = read.cheapest
 
     def _live_lots(self) -> list[Lot]:
         lots = self._lots if self._lots is not None else self._read_lots().lots
-        lots.sort(key=_spending_order)
+        if not self._lots_sorted:
+            lots.sort(key=_spending_order)
+            self._lots_sorted = True
         return lots
 
     def open_lots(self, *, available_only: bool, exclude: set[int] | None = None) -> list[Lot]:
@@ -528,6 +535,7 @@ class _Book:
         for lot in moved:
             lot.expires_at = until
             lot.expiry_notified_at = None
+        self._lots_sorted = self._lots_sorted and not moved
         if moved:
             Lot.objects.filter(pk__in=[lot.pk for lot in moved]).update(
                 expires_at=until, expiry_notified_at=None
