@@ -23,7 +23,6 @@ M = TypeVar("M", bound=Model)
 Converter = Callable[[Any], Any]
 
 _statements: dict[tuple[str, str], str] = {}
-_converters: dict[tuple[str, type[Model]], list[Converter | None]] = {}
 # Per (vendor, model): the attribute names of `fields`, and the row converters (None when no
 # column needs one).
 _plans: dict[tuple[str, type[Model]], tuple[list[str], list[Converter | None] | None]] = {}
@@ -32,21 +31,6 @@ _plans: dict[tuple[str, type[Model]], tuple[list[str], list[Converter | None] | 
 def connection() -> BaseDatabaseWrapper:
     """This thread's default connection."""
     return connections[DEFAULT_DB_ALIAS]
-
-
-class _Kept:
-    """The connection's kept cursor as a context manager that leaves it open."""
-
-    __slots__ = ("cursor",)
-
-    def __init__(self, cursor: Any) -> None:
-        self.cursor = cursor
-
-    def __enter__(self) -> Any:
-        return self.cursor
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 # The attribute of a connection's `DatabaseWrapper` holding (the driver connection it was made
@@ -70,12 +54,12 @@ def cursor(db: BaseDatabaseWrapper) -> contextlib.AbstractContextManager[Any]:
     kept = getattr(db, _KEPT, None)
     raw = db.connection
     if kept is not None and raw is not None and kept[0] is raw and not db.queries_logged:
-        return _Kept(kept[1])
+        return contextlib.nullcontext(kept[1])
     made = db.cursor()
     if db.queries_logged:
         return made
     setattr(db, _KEPT, (db.connection, made))
-    return _Kept(made)
+    return contextlib.nullcontext(made)
 
 
 def statement(db: BaseDatabaseWrapper, name: str, build: Callable[[], str]) -> str:
@@ -116,11 +100,8 @@ def insert_values(db: BaseDatabaseWrapper, obj: Model) -> list[Any]:
 def row_converters(db: BaseDatabaseWrapper, model: type[Model]) -> list[Converter | None]:
     """Per concrete field, the function turning a raw database value into the Python value
     exactly as the ORM's compiler would (e.g. SQLite's naive datetimes into aware ones), or
-    None when the driver's value is already right (most columns on PostgreSQL)."""
-    cache_key = (db.vendor, model)
-    found = _converters.get(cache_key)
-    if found is not None:
-        return found
+    None when the driver's value is already right (most columns on PostgreSQL). Built anew on
+    each call: `instance` keeps what it needs per model and vendor."""
     built: list[Converter | None] = []
     for field in fields(model):
         column = field.get_col(model._meta.db_table)
@@ -135,7 +116,6 @@ def row_converters(db: BaseDatabaseWrapper, model: type[Model]) -> list[Converte
             return value
 
         built.append(convert)
-    _converters[cache_key] = built
     return built
 
 

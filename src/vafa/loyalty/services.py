@@ -535,8 +535,8 @@ class _Book:
         for lot in moved:
             lot.expires_at = until
             lot.expiry_notified_at = None
-        self._lots_sorted = self._lots_sorted and not moved
         if moved:
+            self._lots_sorted = False
             Lot.objects.filter(pk__in=[lot.pk for lot in moved]).update(
                 expires_at=until, expiry_notified_at=None
             )
