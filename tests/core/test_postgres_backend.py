@@ -10,6 +10,8 @@ import psycopg
 import pytest
 from django.db import connection
 
+from tests.support.services import terminate_backend
+
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
@@ -45,10 +47,7 @@ def test_a_healthy_connection_costs_no_query_and_a_closed_one_is_replaced(
     _new_request()
     assert checks == [] and connection.connection is not None and _backend_pid() == first
 
-    params = connection.get_connection_params()
-    with psycopg.connect(**{**params, "autocommit": True}) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [first])
-    time.sleep(0.2)  # the server's goodbye reaches the socket
+    terminate_backend(connection, first)
     _new_request()
 
     assert checks == [False] and connection.connection is None

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
-import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from tests.support.services import terminate_backend
 from vafa.core import rawsql
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -61,10 +59,7 @@ def test_a_connection_the_server_closed_is_replaced_before_the_kept_cursor_is_us
         cursor.execute("SELECT pg_backend_pid()")
         first_pid = cursor.fetchone()[0]
     kept = _kept()
-    with psycopg.connect(**{**connection.get_connection_params(), "autocommit": True}) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [first_pid])
-
-    time.sleep(0.2)  # the server's goodbye reaches the socket
+    terminate_backend(connection, first_pid)
     connection.health_check_done = False  # a new request
 
     with rawsql.cursor(connection) as cursor:

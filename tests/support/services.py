@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PG_BIN_CANDIDATES = [Path("/usr/lib/postgresql") / v / "bin" for v in ("17", "16", "15", "14")]
 
@@ -137,3 +138,15 @@ def redis_server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def terminate_backend(connection: Any, pid: int) -> None:
+    """End the PostgreSQL server process `pid` behind a Django `connection` (as a restart or an
+    operator's `pg_terminate_backend` would), from a connection of its own, and wait until the
+    server's goodbye has reached the client's socket."""
+    import psycopg
+
+    params = connection.get_connection_params()
+    with psycopg.connect(**{**params, "autocommit": True}) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    time.sleep(0.2)
