@@ -6,8 +6,8 @@ with `fsync=off`, so the numbers are for CPU and locking, not for the disk), mig
 stored API answers), and has PostgreSQL gather statistics as autovacuum would have in a shop
 that has been running (statements prepared against empty tables would otherwise keep plans made
 for empty tables, and what gets measured is the first minute of a new shop), then serves the
-project with gunicorn plus one extra no-op Django view (`/bench/noop`, same middleware, no
-database) on the same server. The writes are half `POST /api/v1/members/{id}/adjustments`
+project with gunicorn plus one extra no-op Django view (`/api/bench/noop`: no database, and the
+API's middleware chain, see `vafa.core.wsgi`) on the same server. The writes are half `POST /api/v1/members/{id}/adjustments`
 (+1 point, "earn") and half `POST …/redemptions` (1 point, "redeem"), each with a fresh
 `Idempotency-Key` and a random member.
 
@@ -96,7 +96,8 @@ def noop(request):
     return JsonResponse({"ok": True})
 
 
-urlpatterns = [path("bench/noop", noop), path("", include("vafa.urls"))]
+# Under /api/, so that it takes the API's middleware chain (vafa.core.wsgi) as the writes do.
+urlpatterns = [path("api/bench/noop", noop), path("", include("vafa.urls"))]
 """
 
 SEED = """\
@@ -308,7 +309,7 @@ async def client(
         Connection, "127.0.0.1", port
     )
     try:
-        await connection.exchange(("warm", "GET", "/bench/noop", b"", {}))
+        await connection.exchange(("warm", "GET", "/api/bench/noop", b"", {}))
         ready.put_nowait(None)
         stop_at = await go
         scheduled = time.perf_counter() + (random.random() * interval if interval else 0.0)
@@ -474,7 +475,7 @@ def main() -> None:
             auth = {"Authorization": f"Bearer {key}"}
 
             def noop() -> Request:
-                return "noop", "GET", "/bench/noop", b"", {}
+                return "noop", "GET", "/api/bench/noop", b"", {}
 
             def write() -> Request:
                 member = f"m{random.randrange(args.members)}"
