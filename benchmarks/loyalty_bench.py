@@ -7,9 +7,11 @@ stored API answers), and has PostgreSQL gather statistics as autovacuum would ha
 that has been running (statements prepared against empty tables would otherwise keep plans made
 for empty tables, and what gets measured is the first minute of a new shop), then serves the
 project with gunicorn plus one extra no-op Django view (`/api/bench/noop`: no database, and the
-API's middleware chain, see `vafa.core.wsgi`) on the same server. The writes are half `POST /api/v1/members/{id}/adjustments`
-(+1 point, "earn") and half `POST …/redemptions` (1 point, "redeem"), each with a fresh
-`Idempotency-Key` and a random member.
+API's middleware chain, see `vafa.core.wsgi`) on the same server. The app reaches PostgreSQL
+over its Unix socket, as a deployment on one machine does (`--pg-tcp`: over the loopback; each
+round trip then costs both sides more CPU in the kernel). The writes are half
+`POST /api/v1/members/{id}/adjustments` (+1 point, "earn") and half `POST …/redemptions`
+(1 point, "redeem"), each with a fresh `Idempotency-Key` and a random member.
 
 An asyncio client holds `--clients` HTTP/1.1 keep-alive connections and runs two kinds of load:
 
@@ -31,7 +33,12 @@ wall-clock numbers mostly measure the neighbours, the CPU cost per request much 
 (`ledger_reconcile` must find nothing).
 
 Server setup: gunicorn `gthread` (keep-alive; `sync` workers close each connection), 2 workers
-x 4 threads by default; the project's database settings (persistent connections, CONN_MAX_AGE
+x 1 thread by default: one request at a time per process, one process per core. The API's
+work is CPU in Python, so a second thread in a process only waits for the first one's GIL;
+measured side by side, 2 x 4 cost a fifth more CPU per write in the app and in PostgreSQL
+(more backends at once) and doubled the open loop's p99 (docs/decisions.md, 58). The
+connections are still held by each worker's poller, so 200 clients keep theirs open. The
+project's database settings (persistent connections, CONN_MAX_AGE
 600 s, with a per-request health check that reads the socket (`vafa.core.postgresql`);
 `--no-health-checks` drops it) and prepared statements (psycopg server-side binding;
 `--no-server-side-binding` turns them off to compare). The earn and redeem take the API's
@@ -419,13 +426,16 @@ def main() -> None:
                         help="earlier ledger entries (and API calls) per member")
     parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4, help="per gthread worker")
+    parser.add_argument("--threads", type=int, default=1, help="per gthread worker")
     parser.add_argument("--no-health-checks", dest="health_checks", action="store_false",
                         help="drop the per-request connection health check")
     parser.add_argument("--no-server-side-binding", dest="server_side_binding",
                         action="store_false",
                         help="client-side parameters, no prepared statements (the project's "
                         "default prepares them)")
+    parser.add_argument("--pg-tcp", action="store_true",
+                        help="reach PostgreSQL over TCP on the loopback instead of its Unix "
+                        "socket (what a deployment on one machine uses)")
     parser.add_argument("--json", action="store_true", help="also print the raw results")
     args = parser.parse_args()
     if args.worker_class == "sync":
@@ -440,7 +450,7 @@ def main() -> None:
         env = {
             **os.environ,
             "VAFA_HOME": str(home),
-            "DATABASE_URL": f"postgres://{pg.user}@{pg.host}:{pg.port}/{pg.dbname}",
+            "DATABASE_URL": pg.url if args.pg_tcp else pg.socket_url,
             "DJANGO_SETTINGS_MODULE": "bench_settings",
             "PYTHONPATH": os.pathsep.join([str(home), str(ROOT / "src"), str(ROOT)]),
             "LOG_LEVEL": "ERROR",
@@ -530,7 +540,8 @@ def main() -> None:
             "history": args.history,
             "gunicorn": f"{args.worker_class} {args.workers}x{args.threads}",
             "health_checks": args.health_checks,
-            "server_side_binding": args.server_side_binding, "cpus": os.cpu_count(),
+            "server_side_binding": args.server_side_binding,
+            "postgres_via": "tcp" if args.pg_tcp else "unix socket", "cpus": os.cpu_count(),
             "load_before": load_before,
         }
         if args.json:

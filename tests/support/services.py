@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +62,19 @@ class PostgresServer:
     user: str
     dbname: str
 
+    # The directory of the server's Unix socket (a client on the same machine spends less CPU
+    # per round trip there than over TCP on the loopback).
+    socket_dir: str = ""
+
     @property
     def url(self) -> str:
         return f"postgres://{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+    @property
+    def socket_url(self) -> str:
+        """`url` over the Unix socket (the URL's host is the socket's directory, quoted)."""
+        directory = urllib.parse.quote(self.socket_dir, safe="")
+        return f"postgres://{self.user}@{directory}:{self.port}/{self.dbname}"
 
 
 @contextlib.contextmanager
@@ -105,7 +116,10 @@ def postgres_server() -> Iterator[PostgresServer]:
             f"PostgreSQL did not start: {exc.stderr.decode(errors='replace')}{log}"
         ) from None
     try:
-        yield PostgresServer(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
+        yield PostgresServer(
+            host="127.0.0.1", port=port, user="postgres", dbname="postgres",
+            socket_dir=str(workdir),
+        )
     finally:
         subprocess.run(
             [*run_prefix, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w",
