@@ -269,3 +269,29 @@ def test_spending_part_of_a_lot_updates_it_in_place(program: ProgramSettings) ->
     lot = Lot.objects.get(member__customer=customer)
     assert lot.remaining == 0 and lot.is_open is False
     assert not Lot.objects.filter(member__customer=customer, is_open=True).exists()
+
+
+@pytest.mark.parametrize(("table", "index", "column"), [
+    (LedgerEntry._meta.db_table, "loyalty_entry_order_kind", "order_id"),
+    (LedgerEntry._meta.db_table, "loyalty_entry_related", "related_entry_id"),
+    (Lot._meta.db_table, "loyalty_lot_order", "order_id"),
+])
+def test_optional_references_are_indexed_only_where_set(table: str, index: str, column: str) -> None:
+    """Most entries and lots have no order and no related entry; their indexes skip those rows
+    (one index insert less per write for each), as the database itself defines them."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            sql = "SELECT indexdef FROM pg_indexes WHERE tablename = %s AND indexname = %s"
+        else:
+            sql = "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND name = %s"
+        cursor.execute(sql, [table, index])
+        (definition,) = cursor.fetchone()
+        constraints = connection.introspection.get_constraints(cursor, table)
+    assert definition.replace('"', "").replace("(", "").replace(")", "").endswith(
+        f"WHERE {column} IS NOT NULL"
+    )
+    # No other index starts with the column (the full one Django makes for a foreign key).
+    assert [
+        name for name, info in constraints.items()
+        if info["index"] and not info["primary_key"] and info["columns"][:1] == [column]
+    ] == [index]
