@@ -7,7 +7,8 @@ files) have nothing to do there, yet they cost about a tenth of an API write's C
 language alone half of that. Requests under `API_PREFIX` therefore go to a second Django
 handler built over `settings.API_MIDDLEWARE`, an ordered subset of `MIDDLEWARE` that keeps what
 matters to an API too: the trusted proxy's client address and scheme, the HTTPS redirect and
-security headers, `Content-Length`, the frame guard. Every other request takes the full chain.
+security headers, the frame guard, and `Content-Length` (`ContentLengthMiddleware`, in place of
+`CommonMiddleware`). Every other request takes the full chain.
 
 The test client builds its own handler over `MIDDLEWARE`; tests of this split call
 `application` itself (tests/core/test_wsgi.py).
@@ -25,6 +26,23 @@ from django.http import HttpRequest, HttpResponseBase
 from django.utils import translation
 
 API_PREFIX = "/api/"
+
+
+class ContentLengthMiddleware:
+    """What the API needs of Django's `CommonMiddleware`: a `Content-Length` on every whole
+    answer (a keep-alive client reads exactly that much; without it gunicorn sends chunks).
+    The rest of it is for pages: its trailing-slash check resolved every API path a second
+    time (all of them resolve: unknown ones reach the API's JSON 404), and `PREPEND_WWW` and
+    `DISALLOWED_USER_AGENTS` are redirects and refusals for browsers."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if not response.streaming and not response.has_header("Content-Length"):
+            response.headers["Content-Length"] = str(len(response.content))  # type: ignore[attr-defined]
+        return response
 
 
 class ApiHandler(WSGIHandler):
