@@ -245,11 +245,13 @@ Request = tuple[str, str, str, bytes, dict[str, str]]
 
 
 class Tally:
-    """Latencies and statuses per request label ("noop", "earn", "redeem")."""
+    """Latencies and statuses per request label ("noop", "earn", "redeem"), and how many times
+    a client had to open a new connection because the server closed its last one."""
 
     def __init__(self) -> None:
         self.latencies: dict[str, list[float]] = {}
         self.statuses: dict[str, dict[int, int]] = {}
+        self.reconnects = 0
 
     def add(self, label: str, seconds: float, status: int) -> None:
         self.latencies.setdefault(label, []).append(seconds)
@@ -260,12 +262,15 @@ class Tally:
 class Connection(asyncio.Protocol):
     """One HTTP/1.1 keep-alive connection of the load generator, one request at a time. A bare
     protocol (no stream reader, no line-by-line reads) keeps the generator's own CPU per request
-    low: it shares the machine with the server it measures."""
+    low: it shares the machine with the server it measures. `usable` turns false once the
+    server has closed the connection or announced that it will (`Connection: close`, which
+    gunicorn sends when a worker holds as many kept-alive connections as it may)."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.answer: asyncio.Future[int] | None = None
+        self.usable = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -284,9 +289,12 @@ class Connection(asyncio.Protocol):
         if len(self.buffer) < end + 4 + length:
             return  # the rest of the body is still on its way
         del self.buffer[: end + 4 + length]
+        if b"\r\nconnection: close" in head:
+            self.usable = False
         self.answer.set_result(int(head.split(b" ", 2)[1]))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.usable = False
         if self.answer is not None and not self.answer.done():
             self.answer.set_result(0)
 
@@ -301,6 +309,24 @@ class Connection(asyncio.Protocol):
         self.transport.write(head.encode() + body)
         return await self.answer
 
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+WARM: Request = ("warm", "GET", "/api/bench/noop", b"", {})
+
+
+async def connect(port: int) -> Connection:
+    """A new keep-alive connection, warmed with one untimed no-op request."""
+    while True:
+        _, connection = await asyncio.get_running_loop().create_connection(
+            Connection, "127.0.0.1", port
+        )
+        if await connection.exchange(WARM) == 200 and connection.usable:
+            return connection
+        connection.close()  # the server closed it at once: try again
+
 
 async def client(
     port: int, make: Callable[[], Request], tally: Tally, interval: float | None,
@@ -312,12 +338,10 @@ async def client(
     first request), then waits for `go` (the stop time) with all the others. Closed loop
     (`interval` None): back to back until the stop time. Open loop: one request every
     `interval` seconds from a random phase, latency counted from each request's scheduled
-    time."""
-    transport, connection = await asyncio.get_running_loop().create_connection(
-        Connection, "127.0.0.1", port
-    )
+    time. When the server closes the connection, the client opens a new one as an HTTP client
+    would, and the time that takes counts in the next request's latency."""
+    connection = await connect(port)
     try:
-        await connection.exchange(("warm", "GET", "/api/bench/noop", b"", {}))
         ready.put_nowait(None)
         stop_at = await go
         scheduled = time.perf_counter() + (random.random() * interval if interval else 0.0)
@@ -329,15 +353,17 @@ async def client(
             started = scheduled if interval else time.perf_counter()
             if started >= stop_at:
                 break
+            if not connection.usable:
+                connection.close()
+                connection = await connect(port)
+                tally.reconnects += 1
             request = make()
             status = await connection.exchange(request)
             tally.add(request[0], time.perf_counter() - started, status)
-            if status == 0:
-                break
             if interval:
                 scheduled += interval
     finally:
-        transport.close()
+        connection.close()
 
 
 def _summary(latencies: list[float], statuses: dict[int, int], elapsed: float) -> dict[str, object]:
@@ -363,16 +389,26 @@ async def drive(
     running = asyncio.gather(
         *(client(port, make, tally, interval, ready, go) for _ in range(clients))
     )
-    for _ in range(clients):  # every connection open and warm
-        await ready.get()
+
+    async def all_ready() -> None:
+        for _ in range(clients):
+            await ready.get()
+
+    warm = asyncio.ensure_future(all_ready())  # every connection open and warm
+    either: list[asyncio.Future[Any]] = [warm, running]
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    if not warm.done():  # a client failed before the start: its error, not a hang
+        warm.cancel()
+        await running
     started = time.perf_counter()
     go.set_result(started + seconds)
     await running
     elapsed = time.perf_counter() - started
-    out = {
+    out: dict[str, Any] = {
         label: _summary(values, tally.statuses[label], elapsed)
         for label, values in tally.latencies.items()
     }
+    out["reconnects"] = tally.reconnects
     writes = [label for label in tally.latencies if label != "noop"]
     if writes:
         statuses: dict[int, int] = {}
@@ -385,12 +421,13 @@ async def drive(
     return out
 
 
-def print_table(results: list[tuple[str, dict[str, dict[str, object]]]], target: str) -> None:
+def print_table(results: list[tuple[str, dict[str, Any]]], target: str) -> None:
     """The numbers a reader needs, one line per phase and request kind. The CPU columns are
     milliseconds of CPU per request in the gunicorn workers, in PostgreSQL and in this load
     generator (all requests of the phase together), and the request rate the first two alone
     would allow on all the machine's cores (what the server could do with the load generator
-    and other work elsewhere)."""
+    and other work elsewhere). New connections the clients had to open because the server
+    closed theirs follow the statuses."""
     print()
     print(
         f"{'phase':<30} {'kind':<7} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} "
@@ -408,9 +445,12 @@ def print_table(results: list[tuple[str, dict[str, dict[str, object]]]], target:
             db = f"{cpu['db_ms']:.2f}" if shown else ""
             client = f"{cpu['client_ms']:.2f}" if shown else ""
             cap = f"{cpu['capacity_per_s']:.0f}" if shown else ""
+            reconnects = by_label.get("reconnects", 0) if shown else 0
+            extra = f", {reconnects} reconnects" if reconnects else ""
             print(
                 f"{phase:<30} {label:<7} {row['per_second']:>7} {row['p50_ms']!s:>8} "
-                f"{row['p99_ms']!s:>8} {app:>11} {db:>5} {client:>6} {cap:>6}  {row['statuses']}"
+                f"{row['p99_ms']!s:>8} {app:>11} {db:>5} {client:>6} {cap:>6}  "
+                f"{row['statuses']}{extra}"
             )
     print("-" * 117)
     print(target)
@@ -515,7 +555,9 @@ def main() -> None:
                 # The meter's thread runs in this process too; its share is small but counted.
                 client = time.process_time() - client0
                 app, db = meter.seconds("app"), meter.seconds("db")
-                done = sum(int(v["requests"]) for k, v in out.items() if k != "writes")
+                done = sum(
+                    int(v["requests"]) for k, v in out.items() if k not in ("writes", "reconnects")
+                )
                 if done:
                     per = (app + db) / done
                     out["cpu"] = {
