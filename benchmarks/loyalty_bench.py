@@ -216,9 +216,14 @@ class CpuMeter:
         self._thread.join()
         self._read()
 
-    def seconds(self, name: str) -> float:
+    def by_process(self, name: str) -> list[float]:
+        """The phase's CPU seconds of each process under the root, most first."""
         first = self.first.get(name, {})
-        return sum(cpu - first.get(pid, 0.0) for pid, cpu in self.last.get(name, {}).items())
+        used = (cpu - first.get(pid, 0.0) for pid, cpu in self.last.get(name, {}).items())
+        return sorted(used, reverse=True)
+
+    def seconds(self, name: str) -> float:
+        return sum(self.by_process(name))
 
 
 def postmaster_pid(port: int) -> int | None:
@@ -346,13 +351,13 @@ async def client(
         stop_at = await go
         scheduled = time.perf_counter() + (random.random() * interval if interval else 0.0)
         while True:
+            started = scheduled if interval else time.perf_counter()
+            if started >= stop_at:
+                break  # (not after sleeping until then: the phase would last longer)
             if interval:
                 delay = scheduled - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            started = scheduled if interval else time.perf_counter()
-            if started >= stop_at:
-                break
             if not connection.usable:
                 connection.close()
                 connection = await connect(port)
@@ -427,7 +432,7 @@ def print_table(results: list[tuple[str, dict[str, Any]]], target: str) -> None:
     generator (all requests of the phase together), and the request rate the first two alone
     would allow on all the machine's cores (what the server could do with the load generator
     and other work elsewhere). New connections the clients had to open because the server
-    closed theirs follow the statuses."""
+    closed theirs, and each worker's share of the app's CPU, follow the statuses."""
     print()
     print(
         f"{'phase':<30} {'kind':<7} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} "
@@ -447,6 +452,8 @@ def print_table(results: list[tuple[str, dict[str, Any]]], target: str) -> None:
             cap = f"{cpu['capacity_per_s']:.0f}" if shown else ""
             reconnects = by_label.get("reconnects", 0) if shown else 0
             extra = f", {reconnects} reconnects" if reconnects else ""
+            if shown and len(cpu.get("app_split", [])) > 1:
+                extra += ", app CPU by worker " + "/".join(map(str, cpu["app_split"])) + "%"
             print(
                 f"{phase:<30} {label:<7} {row['per_second']:>7} {row['p50_ms']!s:>8} "
                 f"{row['p99_ms']!s:>8} {app:>11} {db:>5} {client:>6} {cap:>6}  "
@@ -564,6 +571,11 @@ def main() -> None:
                         "app_ms": 1000 * app / done, "db_ms": 1000 * db / done,
                         "client_ms": 1000 * client / done,
                         "capacity_per_s": (os.cpu_count() or 1) / per if per else 0.0,
+                        # How evenly the workers shared the work (the arbiter's share is ~0).
+                        "app_split": [
+                            round(100 * used / app) for used in meter.by_process("app")[
+                                : args.workers]
+                        ] if app else [],
                     }
                 return out
 
