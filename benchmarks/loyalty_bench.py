@@ -150,6 +150,14 @@ print(json.dumps({"problems": len(ledger_reconcile()), "entries": LedgerEntry.ob
 """
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """All the machine's CPU time so far and the part of it the hypervisor gave to other
+    guests ("steal"), in ticks, from /proc/stat (Linux)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+
+
 def processes_cpu(roots: dict[str, int]) -> dict[str, dict[int, float]]:
     """User + system CPU seconds of each root process and all its descendants, by pid, from
     one pass over /proc (Linux)."""
@@ -432,7 +440,9 @@ def print_table(results: list[tuple[str, dict[str, Any]]], target: str) -> None:
     generator (all requests of the phase together), and the request rate the first two alone
     would allow on all the machine's cores (what the server could do with the load generator
     and other work elsewhere). New connections the clients had to open because the server
-    closed theirs, and each worker's share of the app's CPU, follow the statuses."""
+    closed theirs, the share of the machine's CPU the host gave other guests in the phase
+    ("steal", when 0.5% or more) and each worker's share of the app's CPU follow the
+    statuses."""
     print()
     print(
         f"{'phase':<30} {'kind':<7} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} "
@@ -452,6 +462,8 @@ def print_table(results: list[tuple[str, dict[str, Any]]], target: str) -> None:
             cap = f"{cpu['capacity_per_s']:.0f}" if shown else ""
             reconnects = by_label.get("reconnects", 0) if shown else 0
             extra = f", {reconnects} reconnects" if reconnects else ""
+            if shown and cpu.get("steal_pct", 0) >= 0.5:
+                extra += f", steal {cpu['steal_pct']:.0f}%"
             if shown and len(cpu.get("app_split", [])) > 1:
                 extra += ", app CPU by worker " + "/".join(map(str, cpu["app_split"])) + "%"
             print(
@@ -556,9 +568,10 @@ def main() -> None:
             postmaster = postmaster_pid(pg.port)
 
             def phase(make: Callable[[], Request], rate: float | None = None) -> dict[str, Any]:
-                client0 = time.process_time()
+                client0, ticks0 = time.process_time(), cpu_ticks()
                 with CpuMeter({"app": server.pid, "db": postmaster}) as meter:
                     out: dict[str, Any] = asyncio.run(drive(port, n, t, make, rate=rate))
+                ticks = [after - before for after, before in zip(cpu_ticks(), ticks0, strict=True)]
                 # The meter's thread runs in this process too; its share is small but counted.
                 client = time.process_time() - client0
                 app, db = meter.seconds("app"), meter.seconds("db")
@@ -571,6 +584,9 @@ def main() -> None:
                         "app_ms": 1000 * app / done, "db_ms": 1000 * db / done,
                         "client_ms": 1000 * client / done,
                         "capacity_per_s": (os.cpu_count() or 1) / per if per else 0.0,
+                        # CPU the host took for other guests (a slow spell shows here, or
+                        # only in the CPU per request when the neighbours share the caches).
+                        "steal_pct": 100 * ticks[1] / ticks[0] if ticks[0] else 0.0,
                         # How evenly the workers shared the work (the arbiter's share is ~0).
                         "app_split": [
                             round(100 * used / app) for used in meter.by_process("app")[
