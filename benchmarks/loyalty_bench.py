@@ -332,13 +332,15 @@ WARM: Request = ("warm", "GET", "/api/bench/noop", b"", {})
 
 async def connect(port: int) -> Connection:
     """A new keep-alive connection, warmed with one untimed no-op request."""
-    while True:
+    for _ in range(100):
         _, connection = await asyncio.get_running_loop().create_connection(
             Connection, "127.0.0.1", port
         )
-        if await connection.exchange(WARM) == 200 and connection.usable:
+        status = await connection.exchange(WARM)
+        if status == 200 and connection.usable:
             return connection
         connection.close()  # the server closed it at once: try again
+    raise RuntimeError(f"the server closes every new connection (last answer: {status})")
 
 
 async def client(
