@@ -94,6 +94,34 @@ def test_the_api_answers_with_its_error_shape(server: str) -> None:
     assert httpx.get(server + "/api/v1/docs", timeout=10).status_code == 200
 
 
+def test_the_server_keeps_connections_alive(server: str) -> None:
+    """A shop's backend calling the API reuses its connection (`sync` workers close each)."""
+    with httpx.Client(base_url=server, timeout=10) as client:
+        first = client.get("/api/v1/customers")
+        second = client.get("/api/v1/customers")
+    assert first.status_code == second.status_code == 401
+    assert first.headers.get("connection", "").lower() != "close"
+
+
+def test_a_silent_connection_does_not_hold_up_other_requests(server: str) -> None:
+    """A connection that sends nothing (a browser's preconnect) takes one thread for a few
+    seconds at most; the only worker of this server still answers others meanwhile."""
+    import socket
+
+    host, port = server.removeprefix("http://").split(":")
+    silent = [socket.create_connection((host, int(port))) for _ in range(2)]
+    try:
+        time.sleep(0.3)  # accepted, waiting for a first request
+        started = time.monotonic()
+        response = httpx.get(server + "/api/v1/customers", timeout=30)
+        waited = time.monotonic() - started
+    finally:
+        for sock in silent:
+            sock.close()
+    assert response.status_code == 401
+    assert waited < 4, f"waited {waited:.1f} s behind connections that sent nothing"
+
+
 def test_the_worker_runs_a_queued_analysis(demo_home: tuple[Path, str]) -> None:
     import sqlite3
 

@@ -69,7 +69,7 @@ def demo(
         console.print(f"open [bold]http://{host}:{port}/dashboard/[/bold] (log in as {ADMIN_USERNAME}); "
                       f"the full analysis report is at [bold]http://{host}:{port}/insights/report/"
                       "[/bold], the admin at /admin/")
-        serve_command(host=host, port=port, workers=2, migrate=False)
+        serve_command(host=host, port=port, workers=2, threads=4, migrate=False)
 
 
 def _generate(shop_dir: Path, *, customers: int, seed: int, console: Console) -> None:

@@ -13,6 +13,11 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
     workers: int = typer.Option(2, "--workers", min=1, help="Gunicorn worker processes."),
+    threads: int = typer.Option(
+        4, "--threads", min=1,
+        help="Requests each worker serves at once (1 for an API-only server: see the loyalty "
+        "benchmark).",
+    ),
     migrate: bool = typer.Option(True, "--migrate/--no-migrate", help="Apply migrations first."),
 ) -> None:
     """Run the web server (gunicorn) with the admin, the API and the pages."""
@@ -23,14 +28,19 @@ def serve(
         call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     typer.echo(f"Vafa is serving on http://{host}:{port}/  (admin: /admin/, API docs: /api/v1/docs)")
-    run_gunicorn(host, port, workers)
+    run_gunicorn(host, port, workers, threads)
 
 
-def run_gunicorn(host: str, port: int, workers: int) -> None:
+def run_gunicorn(host: str, port: int, workers: int, threads: int = 4) -> None:
+    """gunicorn's threaded workers: connections are kept alive between requests (a shop's
+    backend or a proxy calling the API saves a connection set-up per call; `sync` workers
+    close every one), and a connection that has sent nothing yet (a browser's preconnect)
+    holds one thread for at most a few seconds, not the whole worker."""
     from gunicorn.app.wsgiapp import WSGIApplication
 
     sys.argv = [
         "gunicorn", "vafa.wsgi:application", "--bind", f"{host}:{port}", "--workers", str(workers),
+        "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "5",
         "--access-logfile", "-", "--timeout", "120",
     ]
     WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()
