@@ -4,6 +4,7 @@ links, and "sign out on all devices"."""
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from tests.portal.conftest import Club, signed_in
 from vafa.dashboard.portal import access
 from vafa.dashboard.portal.framing import frame_ancestors
 from vafa.dashboard.portal.services import LOGIN_SOURCE
+from vafa.messaging import tokens
 from vafa.messaging.models import OutboxMessage
 
 SHOP = "https://shop.example"
@@ -135,6 +137,33 @@ def test_signing_out_everywhere_ends_the_members_sessions_on_every_device(club: 
     assert 'id="points-available"' in someone_else.get("/p/").content.decode()
     # A new link signs her in again, under the new version.
     assert 'id="points-available"' in signed_in(laptop, zahra).get("/p/").content.decode()
+
+
+def test_links_made_before_signing_out_everywhere_stop_working(club: Club) -> None:
+    zahra = club.members["fa"]
+    expires = timezone.now() + timedelta(minutes=access.MAGIC_LINK_MINUTES)
+    emailed = access.link_token(customer_id=zahra.pk, expires_at=expires, kind=access.MAGIC)
+    signed_in(Client(), zahra).post("/p/sign-out-everywhere/")
+
+    opened = Client().get(f"/p/e/{emailed}/", HTTP_ACCEPT_LANGUAGE="en")
+    assert opened.status_code == 410
+    assert 'id="link-expired"' in opened.content.decode()
+    assert access.SESSION_COOKIE not in opened.cookies
+    fresh = access.link_token(customer_id=zahra.pk, expires_at=expires, kind=access.MAGIC)
+    member = Client()
+    assert member.get(f"/p/e/{fresh}/").status_code == 302
+    assert 'id="points-available"' in member.get("/p/").content.decode()
+
+
+def test_a_link_from_before_versions_works_until_the_first_sign_out_everywhere(
+    club: Club,
+) -> None:
+    zahra = club.members["fa"]
+    expires = int((timezone.now() + timedelta(minutes=10)).timestamp())
+    old = tokens.seal(struct.pack(">QqB", zahra.pk, expires, 0), purpose=access.LINK_PURPOSE)
+    assert Client().get(f"/p/e/{old}/").status_code == 302
+    signed_in(Client(), zahra).post("/p/sign-out-everywhere/")
+    assert Client().get(f"/p/e/{old}/").status_code == 410
 
 
 def test_a_session_cookie_from_before_versions_still_works_until_the_first_sign_out_everywhere(

@@ -2,17 +2,18 @@
 
 A link token is sealed with messaging's AES-GCM tokens (`vafa.messaging.tokens.seal`) under its
 own purpose, so it is opaque (no customer id in the URL), unforgeable and useless as an
-unsubscribe or click token. It carries the customer, the moment it expires and how it was
-made (an emailed magic link or the shop's embed). A link may be opened more than once until it
-expires: mail scanners open links before people do, and a single-use link would be spent by
-them.
+unsubscribe or click token. It carries the customer, the moment it expires, how it was
+made (an emailed magic link or the shop's embed) and the member's session version when it was
+made. A link may be opened more than once until it expires: mail scanners open links before
+people do, and a single-use link would be spent by them.
 
 Opening a link starts a *member session*: a signed cookie (`vafa_member`, HttpOnly, SameSite=Lax,
 path `/p/`) that holds only the customer id and the member's session version. It is separate
 from staff authentication on purpose: a staff login or logout never touches it, a member never
 becomes a Django user, and the cookie is only sent to portal URLs. "Sign out everywhere" raises
 the version (`MemberSession`), which every portal request checks, so cookies issued before it
-stop working on every device at once.
+stop working on every device at once, and so do links made before it (a forwarded or
+intercepted sign-in email is the likely reason to sign out everywhere).
 """
 
 from __future__ import annotations
@@ -59,29 +60,49 @@ class PortalLink:
     customer_id: int
     expires_at: datetime
     kind: str
+    version: int  # the member's session version when the link was made
 
 
-def link_token(*, customer_id: int, expires_at: datetime, kind: str) -> str:
-    """A sealed token for `customer_id`, good until `expires_at`."""
+_LINK = struct.Struct(">QqBI")
+_LINK_BEFORE_VERSIONS = struct.Struct(">QqB")  # links made before they carried the version
+
+
+def link_token(
+    *, customer_id: int, expires_at: datetime, kind: str, version: int | None = None
+) -> str:
+    """A sealed token for `customer_id`, good until `expires_at` and while the member's session
+    version stays `version` (by default the current one)."""
     if kind not in _KINDS:
         raise ValueError(f"unknown portal link kind {kind!r}")
-    payload = struct.pack(">QqB", customer_id, int(expires_at.timestamp()), _KINDS.index(kind))
+    if version is None:
+        version = session_version(customer_id)
+    payload = _LINK.pack(customer_id, int(expires_at.timestamp()), _KINDS.index(kind), version)
     return tokens.seal(payload, purpose=LINK_PURPOSE)
 
 
 def read_link_token(token: str, *, now: datetime) -> PortalLink:
     """The link inside `token`; `LinkError("invalid")` for a forged, altered or foreign token
-    and `LinkError("expired")` once its time is up."""
+    and `LinkError("expired")` once its time is up. Whether the member has signed out
+    everywhere since is for `link_still_valid`."""
     try:
-        customer_id, expires, kind = struct.unpack(
-            ">QqB", tokens.unseal(token, purpose=LINK_PURPOSE)
+        payload = tokens.unseal(token, purpose=LINK_PURPOSE)
+        if len(payload) == _LINK_BEFORE_VERSIONS.size:
+            customer_id, expires, kind, version = (*_LINK_BEFORE_VERSIONS.unpack(payload), 0)
+        else:
+            customer_id, expires, kind, version = _LINK.unpack(payload)
+        link = PortalLink(
+            customer_id, datetime.fromtimestamp(expires, tz=UTC), _KINDS[kind], version
         )
-        link = PortalLink(customer_id, datetime.fromtimestamp(expires, tz=UTC), _KINDS[kind])
     except (InvalidToken, struct.error, IndexError, OverflowError, ValueError):
         raise LinkError("invalid") from None
     if link.expires_at <= now:
         raise LinkError("expired")
     return link
+
+
+def link_still_valid(link: PortalLink) -> bool:
+    """False once the member has signed out everywhere after the link was made."""
+    return link.version >= session_version(link.customer_id)
 
 
 def link_expiry(*, now: datetime, minutes: int) -> datetime:
@@ -104,11 +125,13 @@ def _same_site(request: HttpRequest) -> Literal["Lax", "None"]:
     return "None" if request.is_secure() and frame_ancestors() else "Lax"
 
 
-def session_start(response: HttpResponse, *, request: HttpRequest, customer: Customer) -> None:
-    """Give the browser the member's session cookie, under their current session version."""
+def session_start(response: HttpResponse, *, request: HttpRequest, link: PortalLink) -> None:
+    """Give the browser the session cookie of the link's member, under the session version the
+    link was made with (checked current by `link_still_valid`: a sign-out everywhere in
+    between then ends this session too)."""
     response.set_signed_cookie(
         SESSION_COOKIE,
-        f"{customer.pk}:{session_version(customer.pk)}",
+        f"{link.customer_id}:{link.version}",
         salt=SESSION_SALT,
         max_age=SESSION_DAYS * 24 * 3600,
         path=SESSION_PATH,

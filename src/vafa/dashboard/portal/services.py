@@ -184,7 +184,7 @@ def data_request_create(
 def member_sign_out_everywhere(*, customer: Customer, now: datetime) -> int:
     """End every portal session of `customer` (other phones, a shared computer, the shop's
     embed) by raising their session version; returns the new version. Links already sent
-    still work until they expire, and start a session under the new version."""
+    stop working too (they carry the version they were made under)."""
     with transaction.atomic():
         session, created = MemberSession.objects.get_or_create(
             customer=customer, defaults={"version": 1, "signed_out_everywhere_at": now}

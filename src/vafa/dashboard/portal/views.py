@@ -144,7 +144,8 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 @require_GET
 def enter(request: HttpRequest, token: str) -> HttpResponse:
     """Open a magic or embed link: start the member session and go to the portal. A link that
-    was altered, or has expired, gets a page that says so and offers a new one."""
+    was altered, has expired or was made before the member signed out everywhere gets a page
+    that says so and offers a new one."""
     try:
         link = access.read_link_token(token, now=timezone.now())
     except access.LinkError as exc:
@@ -152,8 +153,10 @@ def enter(request: HttpRequest, token: str) -> HttpResponse:
     customer = Customer.objects.filter(pk=link.customer_id).first()
     if customer is None:
         return _sign_in(request, status=404, notice="invalid")
+    if not access.link_still_valid(link):  # made before the member signed out everywhere
+        return _sign_in(request, status=410, notice="expired")
     response = HttpResponseRedirect(reverse("portal:home"))
-    access.session_start(response, request=request, customer=customer)
+    access.session_start(response, request=request, link=link)
     response["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
     return response
 
