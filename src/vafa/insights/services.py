@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, cast
@@ -123,9 +124,12 @@ def insights_refresh(
         logger.warning("analysis run %s: platform KPIs left out: %s", run.pk, exc)
         platform = {}
     summary = {**result.summary, "platform": platform}
+    # Read (and settle) the marks before the transaction: waiting for other writers while
+    # holding this one's locks could wait on a writer that waits on us.
+    marks = stats_marks_read()
     with transaction.atomic():
         stored = _store_scores(run, result.customers, currency)
-        customer_stats_refresh(run=run, now=timezone.now())
+        customer_stats_refresh(run=run, now=timezone.now(), marks=marks)
         run.status = AnalysisRun.Status.DONE
         run.summary = summary
         run.as_of = dt.date.fromisoformat(result.summary["as_of"])
@@ -135,10 +139,62 @@ def insights_refresh(
     return run
 
 
-def customer_stats_refresh(*, run: AnalysisRun, now: dt.datetime) -> int:
+# How long reading the marks waits for the writers that were running (see `stats_marks_read`).
+SETTLE_SECONDS = 60.0
+
+# The transactions of other sessions on this database running now (PostgreSQL; their ids).
+_RUNNING_WRITERS = """
+    SELECT s.x::text FROM pg_snapshot_xip(pg_current_snapshot()) AS s(x)
+    JOIN pg_stat_activity a ON a.backend_xid = xid(s.x)
+    WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+"""
+_STILL_RUNNING = """
+    SELECT s.x::text FROM unnest(%s::xid8[]) AS s(x) WHERE pg_xact_status(s.x) = 'in progress'
+"""
+
+
+def stats_marks_read(*, settle_seconds: float = SETTLE_SECONDS) -> tuple[int, int]:
+    """What the purchase totals about to be read will cover: the last id of the change feed
+    and the last customer id. Anything after them counts as unsettled in segment filters
+    (`vafa.insights.segments`), so both must be ids below which nothing is still to come.
+
+    On PostgreSQL ids come from sequences, so a transaction still running can hold an id
+    below the highest one already committed: its order and change would be missing from the
+    totals, yet count as settled, until the next run. So the marks are read first, and then
+    this waits until every transaction that was running on the database has ended (up to
+    `settle_seconds`; after that the run goes on and logs which were still running). Whatever
+    commits afterwards gets a higher id. SQLite has one writer at a time, whose ids are above
+    everything committed: nothing to wait for.
+    """
+    last_change = Change.objects.aggregate(last=Max("id"))["last"] or 0
+    last_customer = Customer.objects.aggregate(last=Max("id"))["last"] or 0
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_RUNNING_WRITERS)
+            running = [row[0] for row in cursor.fetchall()]
+            deadline = time.monotonic() + settle_seconds
+            while running:
+                cursor.execute(_STILL_RUNNING, [running])
+                running = [row[0] for row in cursor.fetchall()]
+                if running and time.monotonic() >= deadline:
+                    logger.warning(
+                        "purchase totals: transactions %s still running after %.0f s; a change "
+                        "they commit later shows at the next run", ", ".join(running),
+                        settle_seconds,
+                    )
+                    break
+                if running:
+                    time.sleep(0.05)
+    return last_change, last_customer
+
+
+def customer_stats_refresh(
+    *, run: AnalysisRun, now: dt.datetime, marks: tuple[int, int] | None = None
+) -> int:
     """Replace every customer's purchase totals (`CustomerStats`: number of purchases, kept
     spend, last purchase) with ones read from the orders now, in two set-based statements, and
-    mark on `run` what they cover (`stats_at`, `stats_last_customer`, `stats_last_change`).
+    mark on `run` what they cover (`stats_at`, `stats_last_customer`, `stats_last_change`;
+    `marks` as `stats_marks_read` gives them, read now when not given).
 
     Every customer gets a row, zeros for those who never bought, so a segment filter can read
     the table alone for everyone it covers. Called inside the refresh's transaction: pages see
@@ -148,9 +204,8 @@ def customer_stats_refresh(*, run: AnalysisRun, now: dt.datetime) -> int:
     customers = Customer._meta.db_table
     orders = Order._meta.db_table
     statuses = [str(status) for status in PURCHASE_STATUSES]
-    marks = ", ".join(["%s"] * len(statuses))
-    run.stats_last_change = Change.objects.aggregate(last=Max("id"))["last"] or 0
-    run.stats_last_customer = Customer.objects.aggregate(last=Max("id"))["last"] or 0
+    placeholders = ", ".join(["%s"] * len(statuses))
+    run.stats_last_change, run.stats_last_customer = marks or stats_marks_read()
     run.stats_at = now
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {stats}")
@@ -161,7 +216,7 @@ def customer_stats_refresh(*, run: AnalysisRun, now: dt.datetime) -> int:
                 FROM {customers} c LEFT JOIN (
                     SELECT customer_id, COUNT(*) AS n, SUM(total - refunded_amount) AS spent,
                            MAX(placed_at) AS last
-                    FROM {orders} WHERE status IN ({marks}) GROUP BY customer_id
+                    FROM {orders} WHERE status IN ({placeholders}) GROUP BY customer_id
                 ) p ON p.customer_id = c.id
                 WHERE c.id <= %s""",
             [connection.ops.adapt_datetimefield_value(now), *statuses,
