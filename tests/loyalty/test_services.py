@@ -26,6 +26,7 @@ from vafa.loyalty.models import (
     LedgerEntry,
     Lot,
     Member,
+    RuleKind,
 )
 from vafa.loyalty.selectors import ledger_reconcile, member_balance
 from vafa.loyalty.services import (
@@ -80,6 +81,17 @@ def test_syncing_an_unchanged_order_twice_books_nothing(zahra: Customer) -> None
     order, _ = earn(zahra, 1_000_000)
     assert order_sync_points(order=order, now=T0) == []
     assert LedgerEntry.objects.count() == 1
+
+
+def test_the_first_order_bonus_is_paid_once_when_an_earlier_order_arrives_later(
+    zahra: Customer,
+) -> None:
+    EarningRule.objects.create(name="welcome", kind=RuleKind.FIRST_ORDER, points=100, active=True)
+    _, first_seen = earn(zahra, 1_000_000, placed_at=LATER)  # the newest order arrives first
+    assert sum(e.points for e in first_seen) == 200  # 100 for the goods, 100 welcome
+    _, backfilled = earn(zahra, 1_000_000, placed_at=T0)  # then an older one, e.g. an import
+    assert sum(e.points for e in backfilled) == 100  # the goods only
+    assert ledger_sum(zahra) == 300
 
 
 def test_a_full_refund_reverses_all_the_points_of_its_order(zahra: Customer) -> None:

@@ -340,7 +340,15 @@ def order_facts(
 
 
 def is_first_order(order: Order) -> bool:
-    """No earlier order of the customer was ever paid (ties on time broken by id)."""
+    """No earlier order of the customer was ever paid (ties on time broken by id), and no other
+    order of theirs has earned points already: orders can arrive out of their order (a history
+    import, webhooks retried late), and the order that earned first had the first-order bonus,
+    which a member gets once."""
+    earned = LedgerEntry.objects.filter(
+        member__customer_id=order.customer_id, kind=EntryKind.EARN, order_id__isnull=False
+    ).exclude(order_id=order.pk)
+    if earned.exists():
+        return False
     earlier = Order.objects.filter(
         customer_id=order.customer_id, status__in=FIRST_ORDER_STATUSES
     ).filter(Q(placed_at__lt=order.placed_at) | Q(placed_at=order.placed_at, pk__lt=order.pk))
