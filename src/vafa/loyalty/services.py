@@ -1496,7 +1496,12 @@ def referrals_settle(*, now: datetime | None = None) -> int:
     now = _aware(now)
     program = program_settings()
     settled = 0
-    pending = Referral.objects.filter(status=ReferralStatus.PENDING).values_list("pk", flat=True)
+    # Oldest first: past the cap, the referrals made first are the ones rewarded.
+    pending = (
+        Referral.objects.filter(status=ReferralStatus.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     for referral_id in list(pending):
         with transaction.atomic():
             referral = (
