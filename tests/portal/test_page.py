@@ -75,6 +75,16 @@ def test_each_section_is_shown_in_the_members_language(
         assert "۲٬۴۰۰" in progress and "۵٬۰۰۰" in progress  # "x of y", in Persian digits
 
 
+@pytest.mark.parametrize(("language", "shown"), [("en", "×1.25"), ("fa", "۱٫۲۵×"),
+                                                ("ar", "١٫٢٥×")])
+def test_a_tiers_multiplier_is_shown_exactly(
+    club: Club, client: Client, language: str, shown: str
+) -> None:
+    Tier.objects.filter(name="Silver").update(earn_multiplier=Decimal("1.25"))
+    page = page_of(signed_in(client, club.members[language]))
+    assert shown in page.split('id="tier-ladder"', 1)[1]
+
+
 def test_the_tier_shows_x_of_y_toward_the_next_one_in_english(club: Club, client: Client) -> None:
     text = visible_text(page_of(signed_in(client, club.members["en"])))
     assert "2,400 of 5,000 to reach Gold" in text

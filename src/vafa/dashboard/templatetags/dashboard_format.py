@@ -32,6 +32,17 @@ def num(value: object, decimals: int = 0) -> str:
 
 
 @register.simple_tag
+def factor(value: object) -> str:
+    """A factor such as a tier's points multiplier, with exactly the decimals it has (1.25 stays
+    1.25, 1.50 shows 1.5), in the active language's digits; empty for None."""
+    if value is None or value == "":
+        return ""
+    exact = Decimal(str(value)).normalize()
+    decimals = max(0, -int(exact.as_tuple().exponent))
+    return localizer(get_language()).number(exact, decimals)
+
+
+@register.simple_tag
 def percent(value: object, decimals: int = 1) -> str:
     """A percentage on the 0–100 scale in the active language."""
     if value is None or value == "":
