@@ -5,6 +5,7 @@ left, and replays of the same data book nothing more."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from tests.loyalty.conftest import make_base_rule, make_program
 from vafa.core.services import apikey_create
 from vafa.customers.changes import changes_dispatch
 from vafa.customers.models import Customer
-from vafa.loyalty.models import EntryKind, LedgerEntry
+from vafa.loyalty.models import EarningRule, EntryKind, LedgerEntry, Member, RuleKind
 from vafa.loyalty.selectors import member_balance
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +35,14 @@ class Shop:
                 "status": status, "total": "1000000", "currency": "IRT", **extra}
         response = self.client.post(
             "/api/v1/orders", json.dumps(body), content_type="application/json",
+            headers={"Authorization": f"Bearer {self.key}", "Idempotency-Key": key},
+        )
+        assert response.status_code in (200, 201), response.content
+        changes_dispatch(now=timezone.now())
+
+    def customers(self, rows: list[dict[str, Any]], *, key: str) -> None:
+        response = self.client.post(
+            "/api/v1/customers", json.dumps(rows), content_type="application/json",
             headers={"Authorization": f"Bearer {self.key}", "Idempotency-Key": key},
         )
         assert response.status_code in (200, 201), response.content
@@ -67,3 +76,26 @@ def test_an_api_order_earns_and_each_partial_refund_reverses_its_share() -> None
     shop.order("cancelled", "k5")
     assert sum(points for _, points in kinds()) == 0
     assert member_balance(customer=Customer.objects.get(), now=timezone.now()).balance == 0
+
+
+def test_a_customer_who_just_signed_up_gets_the_signup_bonus_once() -> None:
+    make_program()
+    EarningRule.objects.create(name="welcome", kind=RuleKind.SIGNUP, points=50, active=True)
+    shop = Shop()
+    now = timezone.now()
+    shop.customers([{"customer_id": "new", "signup_at": now.isoformat()},
+                    {"customer_id": "unknown-signup"},
+                    {"customer_id": "imported", "signup_at": (now - timedelta(days=400)).isoformat()}],
+                   key="c1")
+    earned = dict(LedgerEntry.objects.values_list("member__customer__external_id", "points"))
+    assert earned == {"new": 50, "unknown-signup": 50}  # not the customer of long ago
+    assert LedgerEntry.objects.get(member__customer__external_id="new").reason == "signup"
+    shop.customers([{"customer_id": "new", "first_name": "Sara"}], key="c2")  # an update
+    changes_dispatch(now=timezone.now())  # and the feed delivered again
+    assert LedgerEntry.objects.count() == 2
+
+
+def test_without_a_signup_rule_new_customers_get_no_member_row() -> None:
+    make_program()
+    Shop().customers([{"customer_id": "new", "signup_at": timezone.now().isoformat()}], key="c1")
+    assert not Member.objects.exists()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -30,6 +31,7 @@ from vafa.loyalty.models import (
 )
 from vafa.loyalty.selectors import ledger_reconcile, member_balance
 from vafa.loyalty.services import (
+    birthdays_award,
     order_sync_points,
     points_adjust,
     points_award,
@@ -383,3 +385,39 @@ def test_a_signup_bonus_is_credited_once_per_reference(zahra: Customer) -> None:
 
 def test_a_bonus_without_a_rule_gives_nothing(zahra: Customer) -> None:
     assert points_award(customer=zahra, kind="review", reference="r1", now=T0) is None
+
+
+def bonuses(customer: Customer) -> list[int]:
+    return list(LedgerEntry.objects.filter(member__customer=customer, kind=EntryKind.EARN)
+                .order_by("id").values_list("points", flat=True))
+
+
+def test_members_get_the_birthday_bonus_on_their_birthday_once_a_year(
+    zahra: Customer, omid: Customer
+) -> None:
+    EarningRule.objects.create(name="birthday", kind=RuleKind.BIRTHDAY, points=200, active=True)
+    leapling = Customer.objects.create(external_id="leap", birth_date=date(2000, 2, 29))
+    Customer.objects.filter(pk=zahra.pk).update(birth_date=date(1990, 4, 10))
+    Customer.objects.filter(pk=omid.pk).update(birth_date=date(1985, 4, 11))
+    tehran = ZoneInfo("Asia/Tehran")  # the shop's zone in the tests' settings
+    on_the_day = datetime(2026, 4, 10, 0, 30, tzinfo=tehran)  # still 9 April in UTC
+
+    assert birthdays_award(now=on_the_day) == 1
+    assert birthdays_award(now=on_the_day + timedelta(hours=5)) == 1  # a rerun gives nothing new
+    assert ledger_sum(zahra) == 200 and ledger_sum(omid) == 0
+    assert LedgerEntry.objects.get(member__customer=zahra).reason == "birthday"
+    birthdays_award(now=datetime(2027, 4, 10, 12, tzinfo=tehran))  # a year later, again
+    assert bonuses(zahra) == [200, 200]
+
+    birthdays_award(now=datetime(2027, 2, 28, 12, tzinfo=tehran))  # 2027 has no 29 February
+    assert bonuses(leapling) == [200]
+    birthdays_award(now=datetime(2028, 2, 28, 12, tzinfo=tehran))
+    assert bonuses(leapling) == [200]  # 2028 has one: the day after
+    birthdays_award(now=datetime(2028, 2, 29, 12, tzinfo=tehran))
+    assert bonuses(leapling) == [200, 200]
+
+
+def test_without_a_birthday_rule_nobody_gets_a_member_row(zahra: Customer) -> None:
+    Customer.objects.filter(pk=zahra.pk).update(birth_date=date(1990, 4, 10))
+    assert birthdays_award(now=datetime(2026, 4, 10, 12, tzinfo=ZoneInfo("Asia/Tehran"))) == 0
+    assert not Member.objects.exists()

@@ -53,3 +53,14 @@ def tiers() -> None:
     from vafa.loyalty.services import tiers_recalculate_all
 
     typer.echo(f"{tiers_recalculate_all()} member(s) changed tier.")
+
+
+@app.command()
+def birthdays() -> None:
+    """Credit today's birthday bonuses (the worker does this hourly; once a year each)."""
+    from vafa.commands.django_setup import setup
+
+    setup()
+    from vafa.loyalty.services import birthdays_award
+
+    typer.echo(f"{birthdays_award()} member(s) have their birthday bonus for today.")

@@ -185,7 +185,9 @@ class EarningRule(models.Model):
     - `category_multiplier` / `product_multiplier`: lines of `category` (or its sub-categories)
       or of `product` earn `multiplier` times the base rate; the largest matching one wins.
     - the bonuses (`first_order`, `birthday`, `review`, `survey`, `referral`, `signup`): a fixed
-      `points`.
+      `points`, given on the customer's first paid order, on their birthday (the hourly
+      `birthdays_award`), for a published review or an answered survey, for a settled referral,
+      and when a customer who has just joined is reported (`signup_award`).
     `cap_per_order` and `cap_per_period` (over `cap_period_days`) limit what this rule gives.
     A rule counts only while `active` and inside its validity dates; a new rule starts switched
     off so it can be simulated on past orders first.

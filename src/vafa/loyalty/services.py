@@ -41,6 +41,7 @@ Rules of the ledger (see `models` for the tables):
 
 from __future__ import annotations
 
+import calendar
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum, prefetch_related_objects
+from django.db.models import F, Q, Sum, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -758,6 +759,53 @@ def points_award(
         book.extend_for_activity()
         book.finish()
     return entry
+
+
+# A customer whose `signup_at` is older than this when the feed reports them is not signing up
+# now (a history import with `--notify`): no signup bonus.
+SIGNUP_RECENT = timedelta(days=7)
+
+
+def signup_award(*, customer: Customer, now: datetime | None = None) -> LedgerEntry | None:
+    """Credit the signup bonus (the in-force `signup` rules) to a customer who has just joined:
+    their `signup_at`, or when unknown the moment the shop reported them (`now`), is at most
+    `SIGNUP_RECENT` old. Once per customer (keyed by the customer). None when no rule gives
+    anything, or the customer joined long ago; no member row is made for nothing."""
+    now = _aware(now)
+    if not EarningRule.objects.filter(active=True, kind=RuleKind.SIGNUP).exists():
+        return None
+    joined = customer.signup_at or now
+    if not now - SIGNUP_RECENT <= joined <= now + SIGNUP_RECENT:
+        return None
+    return points_award(
+        customer=customer, kind=RuleKind.SIGNUP, reference=str(customer.pk), now=now
+    )
+
+
+def birthdays_award(*, now: datetime | None = None) -> int:
+    """Credit the birthday bonus (the in-force `birthday` rules) to every customer whose
+    birthday is today in the shop's time zone (`birth_date`'s month and day; 29 February's on
+    28 February off leap years), once a year (keyed by the customer and the year). Returns how
+    many customers have it for this year; nothing to do when no birthday rule is on."""
+    now = _aware(now)
+    if not EarningRule.objects.filter(active=True, kind=RuleKind.BIRTHDAY).exists():
+        return 0
+    today = now.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
+    born_today = Q(birth_date__month=today.month, birth_date__day=today.day)
+    if (today.month, today.day) == (2, 28) and not calendar.isleap(today.year):
+        born_today |= Q(birth_date__month=2, birth_date__day=29)
+    awarded = 0
+    for customer_id in (
+        Customer.objects.filter(born_today).order_by("pk").values_list("pk", flat=True)
+    ):
+        entry = points_award(
+            customer=customer_id,
+            kind=RuleKind.BIRTHDAY,
+            reference=f"{customer_id}:{today.year}",
+            now=now,
+        )
+        awarded += entry is not None
+    return awarded
 
 
 # ---------------------------------------------------------------------------------------------

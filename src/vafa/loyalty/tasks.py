@@ -7,6 +7,7 @@ from huey.contrib.djhuey import db_periodic_task
 
 from vafa.loyalty.services import (
     ExpiryRun,
+    birthdays_award,
     gamification_run,
     points_expire,
     points_expiring_notify,
@@ -57,3 +58,10 @@ def deliver_webhooks() -> DeliveryRun:
 def run_gamification() -> int:
     """Every night (UTC): award badges and complete challenges for recently active members."""
     return gamification_run()
+
+
+@db_periodic_task(crontab(minute="40"))
+def award_birthdays() -> int:
+    """Every hour (so a worker that was down catches up the same day): the birthday bonus of
+    the customers whose birthday is today in the shop's zone; once a year each."""
+    return birthdays_award()
