@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.loyalty.conftest import T0, make_order, set_status
-from vafa.customers.models import Customer, Event, OrderStatus
+from vafa.customers.models import Customer, Event, OrderStatus, Product
+from vafa.feedback.models import Review
+from vafa.feedback.reviews import review_moderate
 from vafa.loyalty import selectors, services
 from vafa.loyalty.models import (
     Badge,
@@ -56,6 +58,27 @@ def test_a_nowruz_order_and_reviews_earn_their_badges(
     make_order(zahra, 100_000, placed_at=datetime(2025, 3, 21, 8, 0, tzinfo=UTC))
     services.badges_evaluate(customer=zahra, now=datetime(2025, 4, 5, tzinfo=UTC))
     assert slugs(zahra) == {"critic", "nowruz"}
+
+
+def test_reviews_published_in_vafa_count_toward_the_reviews_badge(
+    zahra: Customer, program: ProgramSettings
+) -> None:
+    Badge.objects.create(name="Critic", slug="critic", rule=BadgeRule.REVIEWS, threshold=3)
+    products = [Product.objects.create(external_id=f"p{i}", name=f"P{i}") for i in range(3)]
+    reviews = [
+        review_moderate(
+            review=Review.objects.create(customer=zahra, product=product, stars=5),
+            publish=True, now=T0 + timedelta(days=i),
+        )
+        for i, product in enumerate(products[:2])
+    ]
+    Review.objects.create(customer=zahra, product=products[2], stars=4)  # not moderated yet
+
+    services.badges_evaluate(customer=zahra, now=T0 + timedelta(days=5))
+    assert slugs(zahra) == set()  # two published, one waiting
+    Event.objects.create(customer=zahra, type="review", occurred_at=T0)  # one on the shop's site
+    services.badges_evaluate(customer=zahra, now=T0 + timedelta(days=5))
+    assert slugs(zahra) == {"critic"} and len(reviews) == 2
 
 
 def test_a_challenge_counts_only_inside_its_dates_and_pays_once(

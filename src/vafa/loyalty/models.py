@@ -894,7 +894,7 @@ class Referral(models.Model):
 
 class BadgeRule(models.TextChoices):
     ORDERS = "orders", _("Paid orders (at least the threshold)")
-    REVIEWS = "reviews", _("Reviews written (events of type \"review\")")
+    REVIEWS = "reviews", _("Reviews written (published here, or events of type \"review\")")
     POINTS_EARNED = "points_earned", _("Points earned in total")
     NOWRUZ_BUYER = "nowruz_buyer", _("Bought during Nowruz (1–13 Farvardin)")
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import jdatetime
+from django.apps import apps
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
@@ -942,16 +943,22 @@ class BadgeFacts:
 
 
 def badge_facts(*, customer: Customer | int, now: datetime) -> BadgeFacts:
-    """Paid orders (refunded ones do not count), reviews (the shop's events of type `review`),
-    points earned net of reversals, and whether any paid order was placed during Nowruz."""
+    """Paid orders (refunded ones do not count), reviews (those published in Vafa's own reviews,
+    and the shop's events of type `review` for reviews written elsewhere), points earned net of
+    reversals, and whether any paid order was placed during Nowruz."""
     customer_id = customer if isinstance(customer, int) else customer.pk
     placed = list(
         Order.objects.filter(
             customer_id=customer_id, status__in=EARNING_STATUSES, placed_at__lte=now
         ).values_list("placed_at", flat=True)
     )
+    # The feedback app builds on this one (its review bonus is a loyalty award), so its model
+    # is looked up, not imported.
+    review_model = apps.get_model("feedback", "Review")
     reviews = Event.objects.filter(
         customer_id=customer_id, type="review", occurred_at__lte=now
+    ).count() + review_model.objects.filter(
+        customer_id=customer_id, status="published", published_at__lte=now
     ).count()
     earned = LedgerEntry.objects.filter(
         member__customer_id=customer_id,
