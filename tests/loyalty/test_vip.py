@@ -6,11 +6,19 @@ from decimal import Decimal
 
 import pytest
 
-from tests.loyalty.conftest import T0, make_score
+from tests.loyalty.conftest import T0, make_order, make_score
 from vafa.customers.models import Customer
 from vafa.loyalty import selectors, services
 from vafa.loyalty.errors import SpendCapReached
-from vafa.loyalty.models import LedgerEntry, ProgramSettings, Reward, RewardKind
+from vafa.loyalty.models import (
+    EarningRule,
+    LedgerEntry,
+    Member,
+    ProgramSettings,
+    Reward,
+    RewardKind,
+    Tier,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -79,3 +87,39 @@ def test_an_empty_fraction_switches_the_cap_off(rich: Customer, gift: Reward) ->
     redeem(rich, gift, "r1")
 
     assert rich.loyalty.redemptions.count() == 1
+
+
+def test_vip_members_earn_at_the_vip_multiplier_and_see_their_perks(
+    zahra: Customer, omid: Customer, base_rule: EarningRule
+) -> None:
+    ProgramSettings.objects.filter(pk=1).update(
+        vip_earn_multiplier=Decimal("1.5"), vip_free_shipping=True
+    )
+    make_score(zahra, 90_000_000, vip=True)
+    make_score(omid, 1_000_000)
+    earned = {}
+    for customer in (zahra, omid):
+        order = make_order(customer, 1_000_000)  # 100 points at the base rate
+        earned[customer.external_id] = sum(
+            e.points for e in services.order_sync_points(order=order, now=T0)
+        )
+    assert earned == {"zahra": 150, "omid": 100}
+
+    perks = selectors.member_vip(customer=zahra, now=T0).perks
+    assert perks is not None
+    assert (perks.earn_multiplier, perks.free_shipping, perks.early_access) == (
+        Decimal("1.5"), True, False)
+    assert selectors.member_vip(customer=omid, now=T0).perks is None
+
+
+def test_a_higher_tier_multiplier_wins_over_the_vip_one(
+    zahra: Customer, base_rule: EarningRule
+) -> None:
+    ProgramSettings.objects.filter(pk=1).update(vip_earn_multiplier=Decimal("1.5"))
+    make_score(zahra, 90_000_000, vip=True)
+    gold = Tier.objects.create(name="Gold", rank=1, earn_multiplier=Decimal(2))
+    services.points_adjust(customer=zahra, points=1, reason="x", actor="t", idempotency_key="k",
+                           now=T0)
+    Member.objects.filter(customer=zahra).update(tier=gold)
+    order = make_order(zahra, 1_000_000)
+    assert sum(e.points for e in services.order_sync_points(order=order, now=T0)) == 200

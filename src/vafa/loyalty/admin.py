@@ -46,7 +46,10 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
         ),
         (_("Tiers"), {"fields": ("tier_metric", "tier_window_days", "tier_grace_days")}),
         (_("First reward"), {"fields": ("first_reward_points", "endowed_points")}),
-        (_("VIP and referrals"), {"fields": ("retention_spend_fraction", "referral_cap")}),
+        (_("VIP and referrals"), {"fields": (
+            "retention_spend_fraction", "vip_earn_multiplier", "vip_free_shipping",
+            "vip_early_access", "referral_cap",
+        )}),
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -97,12 +97,19 @@ class RewardProgressOut(Schema):
     ready: bool
 
 
+class VipPerksOut(Schema):
+    earn_multiplier: str = Field(description="Points on orders (Vafa books it), or the tier's.")
+    free_shipping: bool = Field(description="For the shop to give at checkout.")
+    early_access: bool = Field(description="For the shop to give (sales, new products).")
+
+
 class VipOut(Schema):
     vip: bool = Field(description="Flagged by the latest analysis run (top by predicted CLV).")
     predicted_clv: str | None
     spend_cap: str | None = Field(description="What rewards may cost in 12 months; null: no cap.")
     spent: str
     currency: str
+    perks: VipPerksOut | None = Field(description="The program's VIP perks; null: not a VIP.")
 
 
 class BadgeOut(Schema):
@@ -379,6 +386,11 @@ def member_detail(request: HttpRequest, customer_id: str) -> dict[str, Any]:
         "vip": {
             "vip": vip.vip, "predicted_clv": _text(vip.predicted_clv),
             "spend_cap": _text(vip.spend_cap), "spent": str(vip.spent), "currency": vip.currency,
+            "perks": None if vip.perks is None else {
+                "earn_multiplier": str(vip.perks.earn_multiplier),
+                "free_shipping": vip.perks.free_shipping,
+                "early_access": vip.perks.early_access,
+            },
         },
         "badges": [
             {"slug": b.badge.slug, "name": b.badge.name, "awarded_at": b.awarded_at}

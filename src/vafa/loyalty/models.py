@@ -122,6 +122,18 @@ class ProgramSettings(models.Model):
             "predicted CLV (e.g. 0.1 = 10%). Empty: no cap. Members without a score have no cap."
         ),
     )
+    vip_earn_multiplier = models.DecimalField(
+        _("VIP points multiplier"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal(1),
+        help_text=_(
+            "VIP members (the top customers by predicted CLV) earn points on orders at this "
+            "multiplier, or at their tier's when that is higher."
+        ),
+    )
+    vip_free_shipping = models.BooleanField(_("free shipping for VIP members"), default=False)
+    vip_early_access = models.BooleanField(_("early access for VIP members"), default=False)
     referral_cap = models.PositiveIntegerField(
         _("rewarded referrals per referrer per year"),
         null=True,
@@ -146,6 +158,9 @@ class ProgramSettings(models.Model):
                 condition=Q(retention_spend_fraction__isnull=True)
                 | Q(retention_spend_fraction__gte=0),
                 name="loyalty_retention_fraction_gte_0",
+            ),
+            models.CheckConstraint(
+                condition=Q(vip_earn_multiplier__gte=1), name="loyalty_vip_multiplier_gte_1"
             ),
         ]
 

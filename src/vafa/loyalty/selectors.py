@@ -810,6 +810,16 @@ SPEND_WINDOW = timedelta(days=365)
 
 
 @dataclass(frozen=True)
+class VipPerks:
+    """What a VIP gets: points on orders at `earn_multiplier` (or their tier's, if higher; Vafa
+    books it), and free shipping and early access for the shop to give."""
+
+    earn_multiplier: Decimal
+    free_shipping: bool
+    early_access: bool
+
+
+@dataclass(frozen=True)
 class VipStatus:
     """A member's VIP standing from the latest analytics run, and the retention spend cap.
 
@@ -825,6 +835,8 @@ class VipStatus:
     spend_cap: Decimal | None
     spent: Decimal
     currency: str
+    # The program's VIP perks (`ProgramSettings.vip_*`), None unless the member is a VIP.
+    perks: VipPerks | None = None
 
     @property
     def cap_left(self) -> Decimal | None:
@@ -855,12 +867,18 @@ def member_vip(*, customer: Customer | int, now: datetime) -> VipStatus:
     cap = None
     if clv is not None and program.retention_spend_fraction is not None:
         cap = quantize(max(clv, Decimal(0)) * program.retention_spend_fraction, program.currency)
+    vip = bool(score and score.vip)
     return VipStatus(
-        vip=bool(score and score.vip),
+        vip=vip,
         predicted_clv=clv,
         spend_cap=cap,
         spent=spent,
         currency=program.currency,
+        perks=VipPerks(
+            earn_multiplier=program.vip_earn_multiplier,
+            free_shipping=program.vip_free_shipping,
+            early_access=program.vip_early_access,
+        ) if vip else None,
     )
 
 

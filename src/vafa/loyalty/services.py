@@ -864,10 +864,16 @@ def _quote_order(book: _Book, order: Order) -> EarnQuote:
         ancestry=category_ancestry() if needs_ancestry else None,
     )
     tier = book.member.tier
+    multiplier = tier.earn_multiplier if tier else Decimal(1)
+    vip_multiplier = book.program.vip_earn_multiplier
+    if vip_multiplier > multiplier and CustomerScore.objects.filter(
+        customer_id=book.member.customer_id, vip=True
+    ).exists():
+        multiplier = vip_multiplier  # a VIP perk; the higher of the two, not both
     return quote_order(
         facts,
         rules,
-        tier_multiplier=tier.earn_multiplier if tier else Decimal(1),
+        tier_multiplier=multiplier,
         caps=_program_caps(book, order.placed_at),
         rule_usage=_rule_usage(book, rules, order.placed_at),
     )
