@@ -15,6 +15,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from tests.dashboard.visible import latin_digits, visible_text
+from tests.loyalty.conftest import make_score
 from tests.portal.conftest import SITE, VAPID_PUBLIC, Club, signed_in
 from vafa.core.timeutil import format_date
 from vafa.dashboard.portal.models import DataRequest
@@ -83,6 +84,19 @@ def test_a_tiers_multiplier_is_shown_exactly(
     Tier.objects.filter(name="Silver").update(earn_multiplier=Decimal("1.25"))
     page = page_of(signed_in(client, club.members[language]))
     assert shown in page.split('id="tier-ladder"', 1)[1]
+
+
+def test_a_vip_member_sees_their_perks_and_others_do_not(club: Club, client: Client) -> None:
+    ProgramSettings.objects.filter(pk=1).update(
+        vip_earn_multiplier=Decimal("1.5"), vip_early_access=True
+    )
+    olivia = club.members["en"]
+    make_score(olivia, 50_000_000, vip=True)
+    page = page_of(signed_in(client, olivia))
+    vip = " ".join(visible_text(page.split('id="vip">', 1)[1].split("</p>", 1)[0]).split())
+    assert vip == "You are one of our VIP members. ×1.5 points · early access"
+    other = page_of(signed_in(Client(), club.members["fa"]))
+    assert 'id="vip"' not in other
 
 
 def test_the_tier_shows_x_of_y_toward_the_next_one_in_english(club: Club, client: Client) -> None:
@@ -241,7 +255,8 @@ def test_the_page_reads_a_fixed_number_of_queries(
     client.post("/p/referral/")
     for key in ("a" * 20, "b" * 20):
         client.post("/p/redeem/", {"reward": club.rewards["coffee"].pk, "idempotency_key": key})
-    with django_assert_max_num_queries(31):  # +1: the site URL is an admin setting
+    # +1: the site URL is an admin setting; +1: the member's VIP standing
+    with django_assert_max_num_queries(32):
         page_of(client)
 
 

@@ -17,6 +17,7 @@ from vafa.customers.models import Channel, Consent, Customer, Event, Order
 from vafa.dashboard.portal.models import DataRequest, DataRequestKind, DataRequestStatus
 from vafa.feedback.links import survey_url
 from vafa.feedback.models import SurveyInvitation, SurveyResponse, pick_language
+from vafa.insights.models import CustomerScore
 from vafa.loyalty import selectors as loyalty
 from vafa.loyalty.models import (
     Badge,
@@ -135,6 +136,7 @@ class PortalPage:
     tier: loyalty.TierProgress
     tiers: list[Tier]
     tier_percent: int
+    vip: loyalty.VipPerks | None  # the program's VIP perks, when the member is a VIP
     reward_progress: loyalty.RewardProgress
     rewards: list[RewardOffer]
     redemptions: list[Redemption]
@@ -270,6 +272,11 @@ def portal_page(*, customer: Customer, now: datetime, language: str) -> PortalPa
         tier=tier,
         tiers=sorted(Tier.objects.all(), key=lambda t: t.rank),
         tier_percent=tier_percent,
+        vip=loyalty.VipPerks(
+            earn_multiplier=program.vip_earn_multiplier,
+            free_shipping=program.vip_free_shipping,
+            early_access=program.vip_early_access,
+        ) if CustomerScore.objects.filter(customer=customer, vip=True).exists() else None,
         reward_progress=loyalty.member_reward_progress(customer=customer, now=now),
         rewards=rewards,
         redemptions=redemptions,
