@@ -6,6 +6,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import Client
+from django.utils import timezone
 
 from tests.loyalty.conftest import T0, make_base_rule, make_order, make_program, set_status
 from vafa.customers.models import Category, Customer, OrderLine, OrderStatus, Product
@@ -83,3 +85,32 @@ def test_rules_whose_events_have_no_history_cannot_be_simulated(program: object)
     with pytest.raises(SimulationUnsupported) as info:
         rule_simulate(rule=review, start=QUARTER[0], end=QUARTER[1])
     assert info.value.code == "simulation_unsupported"
+
+
+def test_the_admin_simulates_the_selected_rules_on_the_last_three_months(
+    zahra: Customer, program: object, admin_client: Client
+) -> None:
+    make_order(zahra, 2_000_000, placed_at=timezone.now() - timedelta(days=30))
+    make_order(zahra, 9_000_000, placed_at=timezone.now() - timedelta(days=200))  # too old
+    base = make_base_rule(active=False)  # 1 point per 10,000: 200 points, 20,000 Toman
+    review = EarningRule.objects.create(name="reviews", kind=RuleKind.REVIEW, points=20)
+
+    answer = admin_client.post(
+        "/admin/loyalty/earningrule/",
+        {"action": "simulate", "_selected_action": [base.pk, review.pk]},
+        follow=True, HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    shown = [str(m) for m in answer.context["messages"]]
+    assert shown[0] == (f"“{base.name}” would have cost 200 points (20,000 IRT) over the last "
+                        "3 months: 1 members, 1 orders.")
+    assert "cannot be simulated" in shown[1]
+    assert not LedgerEntry.objects.exists()  # nothing written
+    in_persian = admin_client.post(
+        "/admin/loyalty/earningrule/",
+        {"action": "simulate", "_selected_action": [base.pk]},
+        follow=True, HTTP_ACCEPT_LANGUAGE="fa",
+    )
+    assert [str(m) for m in in_persian.context["messages"]] == [
+        "«base» در ۳ ماه گذشته ۲۰۰ امتیاز (۲۰٬۰۰۰ IRT) هزینه داشت: ۱ عضو، ۱ سفارش."
+    ]

@@ -3,13 +3,19 @@ and their ledger are read-only (points move only through `vafa.loyalty.services`
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from vafa.core.admin import ReadOnlyMixin
+from vafa.core.text import localize_number
+from vafa.loyalty.errors import SimulationUnsupported
 from vafa.loyalty.models import (
     Badge,
     Challenge,
@@ -30,6 +36,9 @@ from vafa.loyalty.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from vafa.loyalty.selectors import rule_simulate
+
+SIMULATION_WINDOW = timedelta(days=91)  # "last quarter": the 3 months to now
 
 
 @admin.register(ProgramSettings)
@@ -89,6 +98,35 @@ class EarningRuleAdmin(admin.ModelAdmin):
         ),
         (_("Caps"), {"fields": ("cap_per_order", "cap_per_period", "cap_period_days")}),
     )
+    actions = ("simulate",)
+
+    @admin.action(description=_("Simulate on the last 3 months of orders"))
+    def simulate(self, request: HttpRequest, queryset: QuerySet[EarningRule]) -> None:
+        """What each selected rule, switched on, would have cost over the last 3 months (switched
+        off or on, nothing is written): "this rule would have cost N points, X Toman"."""
+        end = timezone.now()
+        start = end - SIMULATION_WINDOW
+        language = get_language() or "en"
+        for rule in queryset.order_by("pk"):
+            try:
+                result = rule_simulate(rule=rule, start=start, end=end)
+            except SimulationUnsupported:
+                self.message_user(request, _(
+                    "“%(rule)s”: %(kind)s rules cannot be simulated: their events have no "
+                    "history yet."
+                ) % {"rule": rule.name, "kind": rule.get_kind_display()}, messages.WARNING)
+                continue
+            self.message_user(request, _(
+                "“%(rule)s” would have cost %(points)s points (%(cost)s %(currency)s) over the "
+                "last 3 months: %(members)s members, %(orders)s orders."
+            ) % {
+                "rule": rule.name,
+                "points": localize_number(f"{result.points:,}", language),
+                "cost": localize_number(f"{result.cost:,}", language),
+                "currency": result.currency,
+                "members": localize_number(f"{result.members:,}", language),
+                "orders": localize_number(f"{result.orders:,}", language),
+            })
 
 
 @admin.register(Tier)
