@@ -122,11 +122,21 @@ def test_the_member_sees_the_tier_below_and_above_and_progress_between(
     )
 
 
-def test_a_customer_without_a_member_row_sees_the_first_tier_ahead(
+def test_a_customer_without_a_member_row_is_shown_in_the_entry_tier_with_the_next_ahead(
     omid: Customer, tiers: dict[str, Tier]
 ) -> None:
     progress = member_tier_progress(customer=omid, now=T0)
-    assert (progress.current, progress.above, progress.value) == (None, tiers["bronze"], Decimal(0))
+    assert (progress.current, progress.above, progress.value) == (
+        tiers["bronze"], tiers["silver"], Decimal(0))  # not "0 of 0 to reach Bronze"
+
+
+def test_without_an_entry_tier_from_zero_the_first_tier_is_ahead(
+    omid: Customer, tiers: dict[str, Tier]
+) -> None:
+    Tier.objects.filter(pk=tiers["bronze"].pk).update(min_points=100)
+    progress = member_tier_progress(customer=omid, now=T0)
+    assert (progress.current, progress.above, progress.target) == (
+        None, tiers["bronze"], Decimal(100))
 
 
 def test_the_spend_metric_counts_money_paid_net_of_refunds_in_the_program_currency(

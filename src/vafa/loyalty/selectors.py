@@ -236,6 +236,13 @@ def member_tier_progress(*, customer: Customer | int, now: datetime) -> TierProg
     value = qualifying_value(member, now=now, program=program) if member is not None else Decimal(0)
     current = member.tier if member is not None else None
     if current is None:
+        # Not placed yet (no write since joining, or before the nightly run): shown in the
+        # tier their value already reaches, as the next recalculation will place them (an
+        # entry tier from 0 is everyone's), rather than "0 of 0 to reach" it.
+        current = next(
+            (t for t in reversed(tiers) if tier_threshold(t, program.tier_metric) <= value), None
+        )
+    if current is None:
         below = None
         above = next(iter(tiers), None)
     else:
