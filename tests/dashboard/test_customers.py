@@ -13,10 +13,12 @@ from django.utils import timezone
 
 from tests.dashboard.conftest import MakeMember
 from tests.dashboard.visible import latin_digits, visible_text
+from tests.loyalty.conftest import make_base_rule, make_program
 from vafa.core.roles import ANALYST, MARKETER, OWNER, SUPPORT
 from vafa.customers.models import Customer, Event, Order, OrderStatus
 from vafa.insights.models import CustomerNote
-from vafa.loyalty.models import LedgerEntry
+from vafa.loyalty.models import EarningRule, LedgerEntry, Reward, RewardKind, RuleKind
+from vafa.loyalty.services import order_sync_points, points_adjust, points_award, reward_redeem
 from vafa.messaging.models import MessageTemplate, OutboxMessage
 
 pytestmark = pytest.mark.db
@@ -207,6 +209,35 @@ def test_support_adjusts_points_with_a_reason_and_a_resubmit_books_once(
     page = client.get(_detail(customer), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Points adjusted." in page
     assert re.search(r'data-testid="points-available">500<', page)
+
+
+@pytest.mark.parametrize(("language", "expected"), [
+    ("en", ["Order", "Reward: Free coffee", "Signup bonus", "late delivery"]),
+    ("fa", ["سفارش", "جایزه: Free coffee", "late delivery"]),
+])
+def test_the_ledger_shows_the_engines_reasons_in_words(
+    client: Client, make_member: MakeMember, customer: Customer, language: str,
+    expected: list[str],
+) -> None:
+    make_program()
+    make_base_rule()
+    EarningRule.objects.create(name="welcome", kind=RuleKind.SIGNUP, points=50, active=True)
+    now = timezone.now()
+    order = Order.objects.create(external_id="o-r", customer=customer, placed_at=now,
+                                 status=OrderStatus.PAID, total=Decimal(1_000_000),
+                                 currency="IRT")
+    order_sync_points(order=order, now=now)
+    points_award(customer=customer, kind=RuleKind.SIGNUP, reference="s", now=now)
+    points_adjust(customer=customer, points=1000, reason="late delivery", actor="sara",
+                  idempotency_key="adj", now=now)
+    coffee = Reward.objects.create(name="Free coffee", kind=RewardKind.GIFT, points_cost=10)
+    reward_redeem(customer=customer, reward=coffee, idempotency_key="r1", now=now)
+    client.force_login(make_member(SUPPORT))
+    page = client.get(_detail(customer), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    ledger = visible_text(page.split("<h2>", 1)[1])
+    for text in expected:
+        assert text in ledger, text
+    assert "reward:" not in ledger
 
 
 def test_an_adjustment_without_a_reason_is_refused_with_a_translated_reason(

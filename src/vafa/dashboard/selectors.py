@@ -23,7 +23,7 @@ from vafa.insights.models import (
 )
 from vafa.insights.services import PURCHASE_STATUSES
 from vafa.loyalty.models import LedgerEntry, Member, TierChange
-from vafa.loyalty.selectors import MemberBalance, member_balance
+from vafa.loyalty.selectors import MemberBalance, entry_reason_labels, member_balance
 from vafa.messaging.models import (
     DeliveryLog,
     MessageTemplate,
@@ -199,6 +199,7 @@ class Customer360:
     tickets: Page[Ticket]
     surveys: Page[SurveyResponse]
     points: Page[LedgerEntry]
+    point_reasons: dict[int, str]  # each shown entry's reason in words (`entry_reason_labels`)
     balance: MemberBalance
     member: Member | None
     tier_changes: list[TierChange]
@@ -220,6 +221,10 @@ def customer_360(*, customer_id: int, now: dt.datetime, pages: CustomerPages) ->
     )
     member = (
         Member.objects.select_related("tier").filter(customer_id=customer_id).first()
+    )
+    points = _page(
+        LedgerEntry.objects.filter(member__customer_id=customer_id).order_by("-pk"),
+        pages.points,
     )
     return Customer360(
         customer=customer,
@@ -251,10 +256,8 @@ def customer_360(*, customer_id: int, now: dt.datetime, pages: CustomerPages) ->
             .select_related("survey").order_by("-answered_at", "-id"),
             pages.surveys,
         ),
-        points=_page(
-            LedgerEntry.objects.filter(member__customer_id=customer_id).order_by("-pk"),
-            pages.points,
-        ),
+        points=points,
+        point_reasons=entry_reason_labels(points.items),
         balance=member_balance(customer=customer_id, now=now)
         if member is not None
         else MemberBalance(0, 0, 0, 0, 0, 0, (), None),

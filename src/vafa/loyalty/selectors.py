@@ -4,6 +4,7 @@ whether the cached balances still agree with the ledger. Nothing here writes."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncMonth
+from django.utils.translation import gettext_lazy as _
 
 from vafa.core.errors import NotFoundError, ValidationError
 from vafa.core.money import quantize
@@ -24,6 +26,7 @@ from vafa.insights.models import CustomerScore
 from vafa.loyalty import ledger_sql
 from vafa.loyalty.errors import SimulationUnsupported
 from vafa.loyalty.models import (
+    SYSTEM_ACTOR,
     Allocation,
     Badge,
     BadgeRule,
@@ -345,6 +348,43 @@ def order_facts(
         lines=tuple(lines),
         is_first_order=is_first_order,
     )
+
+
+# What the engine writes as an entry's reason (`services`), in words for staff pages; the
+# bonuses use their rule kind's name, a reward redemption its reward's name. Anything else
+# (an adjustment's reason, typed by a person) is shown as written.
+_SYSTEM_REASONS = {
+    "order": _("Order"),
+    "order refunded": _("Order refunded"),
+    "order cancelled": _("Order cancelled"),
+    "expired": _("Expired"),
+    "challenge": _("Challenge completed"),
+}
+
+
+def entry_reason_labels(entries: Iterable[LedgerEntry]) -> dict[int, str]:
+    """Each entry's reason in the active language, by entry id (one query for reward names)."""
+    entries = list(entries)
+    reward_ids = {
+        int(e.reason.split(":", 1)[1]) for e in entries
+        if e.reason.startswith("reward:") and e.reason.split(":", 1)[1].isdigit()
+    }
+    rewards = dict(Reward.objects.filter(pk__in=reward_ids).values_list("pk", "name"))
+    bonus_kinds = {kind.value: kind.label for kind in RuleKind}
+    labels: dict[int, str] = {}
+    for entry in entries:
+        reason = entry.reason
+        if reason in _SYSTEM_REASONS:
+            label = str(_SYSTEM_REASONS[reason])
+        elif entry.actor == SYSTEM_ACTOR and reason in bonus_kinds:
+            label = str(bonus_kinds[reason])
+        elif reason.startswith("reward:") and reason[7:].isdigit():
+            name = rewards.get(int(reason[7:]))
+            label = str(_("Reward: %(name)s") % {"name": name}) if name else str(_("Reward"))
+        else:
+            label = reason
+        labels[entry.pk] = label
+    return labels
 
 
 def is_first_order(order: Order) -> bool:

@@ -107,3 +107,9 @@ def percent_of(value: object, decimals: int = 0) -> str:
 def digits(value: object) -> str:
     """An identifier or phone number with its digits in the active language's script."""
     return localize_digits(str(value), localizer(get_language()).lang)
+
+
+@register.simple_tag
+def reason_of(labels: dict[int, str], entry: object) -> str:
+    """A ledger entry's reason in words (`Customer360.point_reasons`), or as written."""
+    return labels.get(getattr(entry, "pk", 0), str(getattr(entry, "reason", "")))
