@@ -114,3 +114,21 @@ def test_the_admin_simulates_the_selected_rules_on_the_last_three_months(
     assert [str(m) for m in in_persian.context["messages"]] == [
         "«base» در ۳ ماه گذشته ۲۰۰ امتیاز (۲۰٬۰۰۰ IRT) هزینه داشت: ۱ عضو، ۱ سفارش."
     ]
+
+
+def test_an_incomplete_rule_is_refused_in_the_admin_with_a_translated_reason(
+    program: object, admin_client: Client
+) -> None:
+    form = {"name": "broken", "kind": RuleKind.BASE_RATE, "points": "1", "per_amount": "0",
+            "currency": "IRT", "multiplier": "1", "cap_period_days": "30"}
+    for language, reason in (
+        ("en", "A points-per-amount rule needs its points, the amount (more than zero) and "
+               "the currency."),
+        ("fa", "قاعدهٔ امتیاز به ازای مبلغ، امتیاز، مبلغ (بیشتر از صفر) و واحد پول را لازم دارد."),
+    ):
+        answer = admin_client.post("/admin/loyalty/earningrule/add/", form,
+                                   HTTP_ACCEPT_LANGUAGE=language)
+        assert answer.status_code == 200  # the form again, with the reason
+        page = answer.content.decode()
+        assert reason in page and "loyalty_rule_base_rate_complete" not in page
+    assert not EarningRule.objects.exists()
