@@ -209,6 +209,9 @@ CACHES = _caches()
 VAFA_PORTAL_FRAME_ANCESTORS = os.environ.get("VAFA_PORTAL_FRAME_ANCESTORS", "")
 # Magic-link requests allowed per address (IPv4, or IPv6 /64) per 15 minutes.
 VAFA_PORTAL_SIGN_IN_LIMIT = int(os.environ.get("VAFA_PORTAL_SIGN_IN_LIMIT", "10"))
+# The referral link a member shares, `{code}` filled in: a page of the shop that keeps the code
+# and sends it with the new customer (`POST /api/v1/members/{id}/referral`).
+VAFA_REFERRAL_URL = os.environ.get("VAFA_REFERRAL_URL", "/r/{code}")
 if VAFA_PORTAL_FRAME_ANCESTORS.strip():
     # Inside the shop's frame the portal's forms are cross-site: their CSRF cookie must be
     # allowed there (the member's own cookie is set likewise by the portal).

@@ -101,6 +101,32 @@ def test_it_refuses_a_self_referral_by_email_or_phone(
     assert not Referral.objects.exists()
 
 
+def test_it_refuses_a_self_referral_from_the_same_street_address(
+    zahra: Customer, program: ProgramSettings
+) -> None:
+    Customer.objects.filter(pk=zahra.pk).update(
+        attributes={"address": "تهران، خیابان ولیعصر، کوچه ۱۲، پلاک ۳"})
+    code = services.referral_code_get(customer=zahra, now=T0).code
+    # The same address typed otherwise: Arabic yeh and kaf, ASCII digits, other punctuation.
+    alias = new_customer("alias")
+    Customer.objects.filter(pk=alias.pk).update(
+        attributes={"address": "تهران - خيابان وليعصر  کوچه 12 ، پلاك 3"})
+    alias.refresh_from_db()
+    with pytest.raises(SelfReferral, match="same address"):
+        services.referral_attach(referee=alias, code=code, now=T0)
+
+    neighbour, vague = new_customer("neighbour"), new_customer("vague")
+    Customer.objects.filter(pk=neighbour.pk).update(
+        attributes={"address": "تهران، خیابان ولیعصر، کوچه ۱۲، پلاک ۵"})
+    Customer.objects.filter(pk=vague.pk).update(attributes={"address": "تهران"})
+    Customer.objects.filter(pk=zahra.pk).update(attributes={"address": "تهران"})
+    neighbour.refresh_from_db()
+    vague.refresh_from_db()
+    services.referral_attach(referee=neighbour, code=code, now=T0)
+    services.referral_attach(referee=vague, code=code, now=T0)  # a city alone proves nothing
+    assert Referral.objects.count() == 2
+
+
 def test_it_refuses_unknown_codes_old_customers_and_a_second_referrer(
     zahra: Customer, omid: Customer, program: ProgramSettings
 ) -> None:

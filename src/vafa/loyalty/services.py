@@ -60,6 +60,7 @@ from vafa.core import batch as write_batch
 from vafa.core.errors import NotFoundError, ValidationError
 from vafa.core.idempotency import write_atomic
 from vafa.core.money import quantize
+from vafa.core.text import normalize_digits, normalize_name
 from vafa.customers.models import Customer, Order, OrderStatus
 from vafa.insights.models import CustomerScore
 from vafa.loyalty import events, ledger_sql
@@ -1456,15 +1457,34 @@ def _create_with_random_code(create: Callable[[], _Row], attempts: int = 5) -> _
     raise AssertionError("unreachable")
 
 
+# Shorter addresses ("Tehran", "-") say nothing about who lives there.
+_MIN_ADDRESS_KEY = 10
+
+
+def _address_key(customer: Customer) -> str:
+    """The customer's street address (the `address` attribute: a CSV column of that name or
+    `attributes.address` in the API) folded for comparison: Persian and Arabic letters and
+    digits unified, case, punctuation and spacing ignored; empty when too short to tell."""
+    value = (customer.attributes or {}).get("address")
+    if not isinstance(value, str):
+        return ""
+    folded = normalize_digits(normalize_name(value, language="fa")).casefold()
+    key = " ".join("".join(c if c.isalnum() else " " for c in folded).split())
+    return key if len(key.replace(" ", "")) >= _MIN_ADDRESS_KEY else ""
+
+
 def _same_person(a: Customer, b: Customer) -> str | None:
-    """Why two customers look like one person, or None. Customers carry no street address, so
-    the check is by email (case-insensitive) and phone number (E.164); both must be non-empty."""
+    """Why two customers look like one person, or None: the same email (case-insensitive),
+    phone number (E.164) or street address (`_address_key`); each must be non-empty."""
     if a.pk == b.pk:
         return "same customer"
     if a.email and b.email and a.email.strip().lower() == b.email.strip().lower():
         return "same email"
     if a.phone and b.phone and a.phone == b.phone:
         return "same phone"
+    address = _address_key(a)
+    if address and address == _address_key(b):
+        return "same address"
     return None
 
 
