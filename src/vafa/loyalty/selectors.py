@@ -728,7 +728,7 @@ def ledger_reconcile() -> list[LedgerMismatch]:
         for check, expected, actual in (
             ("balance", m.ledger, m.balance),
             ("debt", owed, m.debt),
-            ("lots", m.remaining - owed, m.ledger),
+            ("lots", m.ledger, m.remaining - owed),  # what the open lots add up to
         ):
             if expected != actual:
                 problems.append(LedgerMismatch(label, m.pk, check, expected, actual))
