@@ -865,6 +865,14 @@ class VipPerks:
     free_shipping: bool
     early_access: bool
 
+    @classmethod
+    def of(cls, program: ProgramSettings) -> VipPerks:
+        return cls(
+            earn_multiplier=program.vip_earn_multiplier,
+            free_shipping=program.vip_free_shipping,
+            early_access=program.vip_early_access,
+        )
+
 
 @dataclass(frozen=True)
 class VipStatus:
@@ -921,11 +929,7 @@ def member_vip(*, customer: Customer | int, now: datetime) -> VipStatus:
         spend_cap=cap,
         spent=spent,
         currency=program.currency,
-        perks=VipPerks(
-            earn_multiplier=program.vip_earn_multiplier,
-            free_shipping=program.vip_free_shipping,
-            early_access=program.vip_early_access,
-        ) if vip else None,
+        perks=VipPerks.of(program) if vip else None,
     )
 
 

@@ -272,11 +272,9 @@ def portal_page(*, customer: Customer, now: datetime, language: str) -> PortalPa
         tier=tier,
         tiers=sorted(Tier.objects.all(), key=lambda t: t.rank),
         tier_percent=tier_percent,
-        vip=loyalty.VipPerks(
-            earn_multiplier=program.vip_earn_multiplier,
-            free_shipping=program.vip_free_shipping,
-            early_access=program.vip_early_access,
-        ) if CustomerScore.objects.filter(customer=customer, vip=True).exists() else None,
+        vip=loyalty.VipPerks.of(program)
+        if CustomerScore.objects.filter(customer=customer, vip=True).exists()
+        else None,
         reward_progress=loyalty.member_reward_progress(customer=customer, now=now),
         rewards=rewards,
         redemptions=redemptions,
