@@ -149,12 +149,14 @@ class ProgramSettings(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(id=1), name="loyalty_settings_single_row"),
             models.CheckConstraint(
-                condition=Q(point_value__gte=0), name="loyalty_point_value_gte_0",
-                violation_error_message=_("The point value cannot be negative.")
+                condition=Q(point_value__gte=0),
+                name="loyalty_point_value_gte_0",
+                violation_error_message=_("The point value cannot be negative."),
             ),
             models.CheckConstraint(
-                condition=Q(first_reward_points__gt=0), name="loyalty_first_reward_gt_0",
-                violation_error_message=_("Points for the first reward must be more than zero.")
+                condition=Q(first_reward_points__gt=0),
+                name="loyalty_first_reward_gt_0",
+                violation_error_message=_("Points for the first reward must be more than zero."),
             ),
             models.CheckConstraint(
                 condition=Q(retention_spend_fraction__isnull=True)
@@ -163,8 +165,9 @@ class ProgramSettings(models.Model):
                 violation_error_message=_("The retention spend cap cannot be negative."),
             ),
             models.CheckConstraint(
-                condition=Q(vip_earn_multiplier__gte=1), name="loyalty_vip_multiplier_gte_1",
-                violation_error_message=_("The VIP points multiplier must be at least 1.")
+                condition=Q(vip_earn_multiplier__gte=1),
+                name="loyalty_vip_multiplier_gte_1",
+                violation_error_message=_("The VIP points multiplier must be at least 1."),
             ),
         ]
 
@@ -254,19 +257,26 @@ class EarningRule(models.Model):
                 condition=~Q(kind=RuleKind.BASE_RATE)
                 | (Q(per_amount__gt=0) & Q(points__gt=0) & ~Q(currency="")),
                 name="loyalty_rule_base_rate_complete",
-                violation_error_message=_("A points-per-amount rule needs its points, the amount (more than zero) and the currency."),
+                violation_error_message=_(
+                    "A points-per-amount rule needs its points, the amount (more than zero) and "
+                    "the currency."
+                ),
             ),
             models.CheckConstraint(
                 condition=~Q(kind=RuleKind.CATEGORY_MULTIPLIER)
                 | (Q(category__isnull=False) & Q(multiplier__gte=0)),
                 name="loyalty_rule_category_complete",
-                violation_error_message=_("A category multiplier needs a category and a multiplier of zero or more."),
+                violation_error_message=_(
+                    "A category multiplier needs a category and a multiplier of zero or more."
+                ),
             ),
             models.CheckConstraint(
                 condition=~Q(kind=RuleKind.PRODUCT_MULTIPLIER)
                 | (Q(product__isnull=False) & Q(multiplier__gte=0)),
                 name="loyalty_rule_product_complete",
-                violation_error_message=_("A product multiplier needs a product and a multiplier of zero or more."),
+                violation_error_message=_(
+                    "A product multiplier needs a product and a multiplier of zero or more."
+                ),
             ),
             models.CheckConstraint(
                 condition=~Q(
@@ -310,11 +320,15 @@ class Tier(models.Model):
         ordering = ["rank"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(earn_multiplier__gte=0), name="loyalty_tier_multiplier_gte_0",
-                violation_error_message=_("The points multiplier cannot be negative.")
+                condition=Q(earn_multiplier__gte=0),
+                name="loyalty_tier_multiplier_gte_0",
+                violation_error_message=_("The points multiplier cannot be negative."),
             ),
-            models.CheckConstraint(condition=Q(min_spend__gte=0), name="loyalty_tier_spend_gte_0",
-                violation_error_message=_("The spend to qualify cannot be negative.")),
+            models.CheckConstraint(
+                condition=Q(min_spend__gte=0),
+                name="loyalty_tier_spend_gte_0",
+                violation_error_message=_("The spend to qualify cannot be negative."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -669,19 +683,26 @@ class Reward(models.Model):
         verbose_name_plural = _("rewards")
         ordering = ["points_cost", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(points_cost__gt=0), name="loyalty_reward_cost_gt_0",
-                violation_error_message=_("A reward must cost more than zero points.")),
+            models.CheckConstraint(
+                condition=Q(points_cost__gt=0),
+                name="loyalty_reward_cost_gt_0",
+                violation_error_message=_("A reward must cost more than zero points."),
+            ),
             models.CheckConstraint(
                 condition=~Q(kind=RewardKind.FIXED_DISCOUNT)
                 | (Q(discount_amount__gt=0) & ~Q(currency="")),
                 name="loyalty_reward_fixed_has_amount",
-                violation_error_message=_("A fixed discount needs its amount (more than zero) and currency."),
+                violation_error_message=_(
+                    "A fixed discount needs its amount (more than zero) and currency."
+                ),
             ),
             models.CheckConstraint(
                 condition=~Q(kind=RewardKind.PERCENT_DISCOUNT)
                 | (Q(discount_percent__gt=0) & Q(discount_percent__lte=100)),
                 name="loyalty_reward_percent_in_range",
-                violation_error_message=_("A percent discount must be more than 0 and at most 100."),
+                violation_error_message=_(
+                    "A percent discount must be more than 0 and at most 100."
+                ),
             ),
             models.CheckConstraint(
                 condition=~Q(kind=RewardKind.FREE_PRODUCT) | Q(product__isnull=False),
@@ -993,11 +1014,15 @@ class Challenge(models.Model):
         ordering = ["-starts_at", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(ends_at__gt=F("starts_at")), name="loyalty_challenge_dates_ordered",
-                violation_error_message=_("The challenge must end after it starts.")
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="loyalty_challenge_dates_ordered",
+                violation_error_message=_("The challenge must end after it starts."),
             ),
-            models.CheckConstraint(condition=Q(target__gt=0), name="loyalty_challenge_target_gt_0",
-                violation_error_message=_("The challenge's target must be more than zero.")),
+            models.CheckConstraint(
+                condition=Q(target__gt=0),
+                name="loyalty_challenge_target_gt_0",
+                violation_error_message=_("The challenge's target must be more than zero."),
+            ),
         ]
 
     def __str__(self) -> str:
