@@ -83,9 +83,10 @@ def test_a_customer_who_just_signed_up_gets_the_signup_bonus_once() -> None:
     EarningRule.objects.create(name="welcome", kind=RuleKind.SIGNUP, points=50, active=True)
     shop = Shop()
     now = timezone.now()
+    long_ago = (now - timedelta(days=400)).isoformat()
     shop.customers([{"customer_id": "new", "signup_at": now.isoformat()},
                     {"customer_id": "unknown-signup"},
-                    {"customer_id": "imported", "signup_at": (now - timedelta(days=400)).isoformat()}],
+                    {"customer_id": "imported", "signup_at": long_ago}],
                    key="c1")
     earned = dict(LedgerEntry.objects.values_list("member__customer__external_id", "points"))
     assert earned == {"new": 50, "unknown-signup": 50}  # not the customer of long ago

@@ -4,7 +4,7 @@ whether the cached balances still agree with the ledger. Nothing here writes."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -362,24 +362,29 @@ _SYSTEM_REASONS = {
 }
 
 
-def entry_reason_labels(entries: Iterable[LedgerEntry]) -> dict[int, str]:
+def _reward_of(reason: str) -> int | None:
+    """The reward id in a redemption's reason (`reward:<id>`, as `services` writes it)."""
+    prefix, _sep, rest = reason.partition(":")
+    return int(rest) if prefix == "reward" and rest.isdigit() else None
+
+
+def entry_reason_labels(entries: Sequence[LedgerEntry]) -> dict[int, str]:
     """Each entry's reason in the active language, by entry id (one query for reward names)."""
-    entries = list(entries)
-    reward_ids = {
-        int(e.reason.split(":", 1)[1]) for e in entries
-        if e.reason.startswith("reward:") and e.reason.split(":", 1)[1].isdigit()
-    }
-    rewards = dict(Reward.objects.filter(pk__in=reward_ids).values_list("pk", "name"))
+    rewarded = {entry.pk: _reward_of(entry.reason) for entry in entries}
+    rewards = dict(
+        Reward.objects.filter(pk__in={r for r in rewarded.values() if r is not None})
+        .values_list("pk", "name")
+    )
     bonus_kinds = {kind.value: kind.label for kind in RuleKind}
     labels: dict[int, str] = {}
     for entry in entries:
-        reason = entry.reason
+        reason, reward_id = entry.reason, rewarded[entry.pk]
         if reason in _SYSTEM_REASONS:
             label = str(_SYSTEM_REASONS[reason])
         elif entry.actor == SYSTEM_ACTOR and reason in bonus_kinds:
             label = str(bonus_kinds[reason])
-        elif reason.startswith("reward:") and reason[7:].isdigit():
-            name = rewards.get(int(reason[7:]))
+        elif reward_id is not None:
+            name = rewards.get(reward_id)
             label = str(_("Reward: %(name)s") % {"name": name}) if name else str(_("Reward"))
         else:
             label = reason
@@ -872,6 +877,11 @@ class VipPerks:
             free_shipping=program.vip_free_shipping,
             early_access=program.vip_early_access,
         )
+
+
+def customer_is_vip(customer_id: int) -> bool:
+    """Whether the latest analysis run flagged the customer VIP (one indexed read)."""
+    return CustomerScore.objects.filter(customer_id=customer_id, vip=True).exists()
 
 
 @dataclass(frozen=True)

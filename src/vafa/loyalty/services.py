@@ -122,6 +122,7 @@ from vafa.loyalty.selectors import (
     category_ancestry,
     challenge_progress,
     cheapest_reward_cost,
+    customer_is_vip,
     is_first_order,
     member_reward_spend,
     order_facts,
@@ -867,9 +868,7 @@ def _quote_order(book: _Book, order: Order) -> EarnQuote:
     tier = book.member.tier
     multiplier = tier.earn_multiplier if tier else Decimal(1)
     vip_multiplier = book.program.vip_earn_multiplier
-    if vip_multiplier > multiplier and CustomerScore.objects.filter(
-        customer_id=book.member.customer_id, vip=True
-    ).exists():
+    if vip_multiplier > multiplier and customer_is_vip(book.member.customer_id):
         multiplier = vip_multiplier  # a VIP perk; the higher of the two, not both
     return quote_order(
         facts,

@@ -17,7 +17,6 @@ from vafa.customers.models import Channel, Consent, Customer, Event, Order
 from vafa.dashboard.portal.models import DataRequest, DataRequestKind, DataRequestStatus
 from vafa.feedback.links import survey_url
 from vafa.feedback.models import SurveyInvitation, SurveyResponse, pick_language
-from vafa.insights.models import CustomerScore
 from vafa.loyalty import selectors as loyalty
 from vafa.loyalty.models import (
     Badge,
@@ -272,9 +271,7 @@ def portal_page(*, customer: Customer, now: datetime, language: str) -> PortalPa
         tier=tier,
         tiers=sorted(Tier.objects.all(), key=lambda t: t.rank),
         tier_percent=tier_percent,
-        vip=loyalty.VipPerks.of(program)
-        if CustomerScore.objects.filter(customer=customer, vip=True).exists()
-        else None,
+        vip=loyalty.VipPerks.of(program) if loyalty.customer_is_vip(customer.pk) else None,
         reward_progress=loyalty.member_reward_progress(customer=customer, now=now),
         rewards=rewards,
         redemptions=redemptions,
